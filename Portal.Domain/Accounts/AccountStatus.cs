@@ -1,0 +1,7 @@
+namespace Portal.Domain.Accounts;
+
+public enum AccountStatus
+{
+    Active,
+    Suspended,
+}

@@ -1,0 +1,112 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Portal.Domain.Accounts;
+using Portal.Infrastructure.Audit;
+using Portal.Infrastructure.Persistence;
+
+namespace Portal.Infrastructure.Accounts;
+
+public enum SignInFailure
+{
+    /// <summary>Username or password left empty; the directory was not asked.</summary>
+    MissingCredentials,
+
+    /// <summary>Not a well-formed username; the directory was not asked.</summary>
+    MalformedUsername,
+
+    /// <summary>Unknown user, wrong password or locked account: deliberately indistinguishable to the person.</summary>
+    InvalidCredentials,
+
+    DirectoryUnavailable,
+}
+
+public abstract record SignInResult
+{
+    private SignInResult()
+    {
+    }
+
+    public sealed record Succeeded(Account Account) : SignInResult;
+
+    public sealed record Failed(SignInFailure Failure) : SignInResult;
+}
+
+/// <summary>Checks a username and password against LDAP, keeps the account record in step, and audits the attempt.</summary>
+public sealed partial class SignInService(
+    IDirectory directory,
+    IDbContextFactory<PortalDbContext> contexts,
+    AuditLog audit,
+    TimeProvider clock,
+    ILogger<SignInService> logger)
+{
+    public async Task<SignInResult> SignInAsync(string? username, string? password, string? sourceAddress, CancellationToken cancellationToken)
+    {
+        var anonymous = new AuditActor(Domain.Audit.AuditEvent.Anonymous, sourceAddress);
+        if (string.IsNullOrWhiteSpace(username) || string.IsNullOrEmpty(password))
+        {
+            return new SignInResult.Failed(SignInFailure.MissingCredentials);
+        }
+        if (!Username.TryParse(username.Trim().ToLowerInvariant(), out var name))
+        {
+            return new SignInResult.Failed(SignInFailure.MalformedUsername);
+        }
+
+        DirectoryAuthentication outcome;
+        try
+        {
+            outcome = await directory.AuthenticateAsync(name, PasswordText.Normalize(password), cancellationToken);
+        }
+        catch (DirectoryUnavailableException e)
+        {
+            LogDirectoryUnavailable(logger, e.Message);
+            return new SignInResult.Failed(SignInFailure.DirectoryUnavailable);
+        }
+
+        switch (outcome)
+        {
+            case DirectoryAuthentication.Refused refused:
+                await audit.RecordAsync(anonymous, "auth.sign-in-refused", name.Value, new { reason = refused.Reason.ToString() }, cancellationToken);
+                return new SignInResult.Failed(SignInFailure.InvalidCredentials);
+            case DirectoryAuthentication.Succeeded succeeded:
+                var account = await RecordSignInAsync(succeeded.User, cancellationToken);
+                await audit.RecordAsync(new AuditActor(name.Value, sourceAddress), "auth.sign-in", name.Value,
+                    new { role = account.Role.ToString(), mustChangePassword = account.MustChangePassword }, cancellationToken);
+                return new SignInResult.Succeeded(account);
+            default:
+                throw new InvalidOperationException($"Unknown directory outcome {outcome.GetType().Name}.");
+        }
+    }
+
+    private async Task<Account> RecordSignInAsync(DirectoryUser user, CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+            var account = await db.Accounts.SingleOrDefaultAsync(a => a.Username == user.Username, cancellationToken);
+            if (account is null)
+            {
+                account = Account.FromDirectory(user, now);
+                account.RecordSignIn(user, now);
+                db.Accounts.Add(account);
+            }
+            else
+            {
+                account.RecordSignIn(user, now);
+            }
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+                return account;
+            }
+            catch (DbUpdateException e) when (attempt == 1 && e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+            {
+                // Two first sign-ins raced to create the record; the other one won, so update theirs.
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Sign-in unavailable: {Reason}")]
+    private static partial void LogDirectoryUnavailable(ILogger logger, string reason);
+}

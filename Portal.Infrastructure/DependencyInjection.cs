@@ -1,0 +1,45 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Portal.Domain.Accounts;
+using Portal.Infrastructure.Accounts;
+using Portal.Infrastructure.Audit;
+using Portal.Infrastructure.Directory;
+using Portal.Infrastructure.Persistence;
+using Portal.Infrastructure.Persistence.Migrations;
+
+namespace Portal.Infrastructure;
+
+public static class DependencyInjection
+{
+    public const string ConnectionStringName = "Portal";
+
+    /// <summary>Database, migrations, LDAP and the services built on them, from configuration.</summary>
+    public static IServiceCollection AddPortalInfrastructure(this IServiceCollection services, IConfiguration configuration)
+    {
+        var connectionString = configuration.GetConnectionString(ConnectionStringName);
+        if (string.IsNullOrWhiteSpace(connectionString))
+        {
+            throw new InvalidOperationException(
+                $"ConnectionStrings:{ConnectionStringName} is not set. scripts/run sets it; see README.md, 'Configuration'.");
+        }
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
+        services.AddDbContextFactory<PortalDbContext>((sp, options) => options.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
+        services.AddSingleton(sp => new SqlMigrationRunner(
+            sp.GetRequiredService<NpgsqlDataSource>(),
+            configuration["Database:MigrationsDirectory"] is { Length: > 0 } dir ? dir : Path.Combine(AppContext.BaseDirectory, "migrations"),
+            sp.GetRequiredService<ILogger<SqlMigrationRunner>>()));
+
+        services.AddOptions<LdapOptions>().Bind(configuration.GetSection(LdapOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<LdapDirectory>();
+        services.AddSingleton<IDirectory>(sp => sp.GetRequiredService<LdapDirectory>());
+
+        services.AddSingleton<AuditLog>();
+        services.AddSingleton<SignInService>();
+        return services;
+    }
+}

@@ -1,0 +1,58 @@
+using Npgsql;
+using Portal.Infrastructure.Audit;
+using Portal.Tests.Support;
+
+namespace Portal.Tests.Integration;
+
+public sealed class AuditLogTests : IAsyncLifetime
+{
+    private readonly TestDatabase _database = new();
+
+    public async Task InitializeAsync()
+    {
+        await _database.InitializeAsync();
+        await _database.MigrateAsync();
+    }
+
+    public Task DisposeAsync() => _database.DisposeAsync();
+
+    [Fact]
+    public async Task Update_ExistingEvent_RefusedByDatabase()
+    {
+        var audit = new AuditLog(_database.ContextFactory(), TimeProvider.System);
+        await audit.RecordAsync(new AuditActor("alice", "127.0.0.1"), "test.action", "bob", new { n = 1 }, CancellationToken.None);
+
+        await using var update = _database.DataSource.CreateCommand("UPDATE audit_events SET actor = 'mallory'");
+        var error = await Assert.ThrowsAsync<PostgresException>(() => update.ExecuteNonQueryAsync());
+        Assert.Contains("append-only", error.MessageText, StringComparison.Ordinal);
+
+        await using var delete = _database.DataSource.CreateCommand("DELETE FROM audit_events");
+        await Assert.ThrowsAsync<PostgresException>(() => delete.ExecuteNonQueryAsync());
+    }
+
+    [Fact]
+    public async Task PageAsync_SearchWithLikeWildcards_MatchesLiterallyNewestFirst()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero));
+        var audit = new AuditLog(_database.ContextFactory(), clock);
+        for (var i = 0; i < 30; i++)
+        {
+            clock.Advance(TimeSpan.FromMinutes(1));
+            await audit.RecordAsync(new AuditActor(i % 2 == 0 ? "alice" : "bob_x", null), "test.action", $"t{i}", null, CancellationToken.None);
+        }
+
+        var (page, total) = await audit.PageAsync("ALICE", 0, 10, CancellationToken.None);
+        Assert.Equal(15, total);
+        Assert.Equal(10, page.Count);
+        Assert.All(page, e => Assert.Equal("alice", e.Actor));
+        Assert.Equal("t28", page[0].Target);
+
+        // "_" and "%" are LIKE wildcards; a search matches them literally ("_" as a wildcard would match all 30).
+        var (literal, literalTotal) = await audit.PageAsync("_", 0, 50, CancellationToken.None);
+        Assert.Equal(15, literalTotal);
+        Assert.All(literal, e => Assert.Equal("bob_x", e.Actor));
+        var (none, noneTotal) = await audit.PageAsync("o%x", 0, 50, CancellationToken.None);
+        Assert.Equal(0, noneTotal);
+        Assert.Empty(none);
+    }
+}

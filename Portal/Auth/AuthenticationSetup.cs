@@ -1,0 +1,78 @@
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Mvc;
+using Portal.Domain.Accounts;
+using Portal.Infrastructure.Audit;
+
+namespace Portal.Auth;
+
+public static class AuthenticationSetup
+{
+    public const string CookieName = "portal.auth";
+    public const string SignInPath = "/account/sign-in";
+    public const string SignOutPath = "/account/sign-out";
+    public const string AccessDeniedPath = "/account/access-denied";
+    public const string ChangePasswordPath = "/account/change-password";
+
+    public const string StaffPolicy = "Staff";
+    public const string AdminPolicy = "Admin";
+
+    public static IServiceCollection AddPortalAuthentication(this IServiceCollection services, IHostEnvironment environment)
+    {
+        services.AddAuthentication(CookieAuthenticationDefaults.AuthenticationScheme)
+            .AddCookie(options =>
+            {
+                options.Cookie.Name = CookieName;
+                options.Cookie.HttpOnly = true;
+                options.Cookie.SameSite = SameSiteMode.Lax;
+                // Plain http is only for a developer's loopback; anywhere else the cookie travels over TLS only.
+                options.Cookie.SecurePolicy = environment.IsDevelopment() ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
+                options.LoginPath = SignInPath;
+                options.LogoutPath = SignOutPath;
+                options.AccessDeniedPath = AccessDeniedPath;
+                options.ExpireTimeSpan = TimeSpan.FromHours(8);
+                options.SlidingExpiration = true;
+            });
+        services.AddAuthorizationBuilder()
+            .AddPolicy(StaffPolicy, p => p.RequireRole(Roles.Staff, Roles.Admin))
+            .AddPolicy(AdminPolicy, p => p.RequireRole(Roles.Admin));
+        services.AddCascadingAuthenticationState();
+        return services;
+    }
+
+    /// <summary>
+    /// A person whose password was reset by an administrator may do nothing but change it: every page request
+    /// is sent to the change-password page (LDAP would refuse them everything else anyway).
+    /// </summary>
+    public static IApplicationBuilder UsePasswordChangeGate(this IApplicationBuilder app) =>
+        app.Use(async (context, next) =>
+        {
+            if (context.User.Identity?.IsAuthenticated == true && context.User.MustChangePasswordNow() && !IsAllowedWhilePasswordMustChange(context.Request.Path))
+            {
+                context.Response.Redirect(ChangePasswordPath);
+                return;
+            }
+            await next(context);
+        });
+
+    private static bool IsAllowedWhilePasswordMustChange(PathString path) =>
+        path.StartsWithSegments("/account") || path.StartsWithSegments("/_framework") || path.StartsWithSegments("/_content")
+        || path.StartsWithSegments("/_blazor") || path.StartsWithSegments("/culture")
+        || path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || Path.HasExtension(path.Value);
+
+    public static IEndpointRouteBuilder MapSignOut(this IEndpointRouteBuilder endpoints)
+    {
+        // A form post with an antiforgery token (validated because the handler binds form data), never a GET link.
+        endpoints.MapPost(SignOutPath, async (HttpContext context, AuditLog audit, [FromForm] string? returnUrl) =>
+        {
+            if (context.User.Identity?.IsAuthenticated == true)
+            {
+                await audit.RecordAsync(new AuditActor(context.User.Identity.Name!, context.Connection.RemoteIpAddress?.ToString()),
+                    "auth.sign-out", context.User.Identity.Name, null, context.RequestAborted);
+            }
+            await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
+            return Results.LocalRedirect($"{SignInPath}?signedOut=1");
+        });
+        return endpoints;
+    }
+}

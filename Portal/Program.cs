@@ -1,0 +1,59 @@
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Portal.Auth;
+using Portal.Components;
+using Portal.Hosting;
+using Portal.Infrastructure;
+using Portal.Infrastructure.Health;
+using Portal.Infrastructure.Persistence.Migrations;
+using Portal.Localization;
+using Radzen;
+
+// `Portal migrate` applies the SQL migrations and exits; scripts/run and scripts/test use it.
+var migrateOnly = args is ["migrate", ..];
+var builder = WebApplication.CreateBuilder(migrateOnly ? args[1..] : args);
+
+builder.Services.AddPortalInfrastructure(builder.Configuration);
+builder.Services.AddPortalAuthentication(builder.Environment);
+builder.Services.AddPortalLocalization();
+builder.Services.AddRazorComponents().AddInteractiveServerComponents();
+builder.Services.AddRadzenComponents();
+builder.Services.AddHealthChecks()
+    .AddCheck<DatabaseReadinessCheck>("database", tags: ["ready"])
+    .AddCheck<DirectoryReadinessCheck>("ldap", tags: ["ready"]);
+
+var app = builder.Build();
+
+if (migrateOnly || app.Configuration.GetValue("Database:MigrateOnStart", true))
+{
+    await app.Services.GetRequiredService<SqlMigrationRunner>().ApplyAsync(CancellationToken.None);
+    if (migrateOnly)
+    {
+        return 0;
+    }
+}
+
+if (!app.Environment.IsDevelopment())
+{
+    app.UseExceptionHandler("/error", createScopeForErrors: true);
+    app.UseHsts();
+}
+app.UseStatusCodePagesWithReExecute("/not-found");
+app.UseRequestLocalization();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UsePasswordChangeGate();
+app.UseAntiforgery();
+
+app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
+app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous();
+app.MapBlazorWebScript();
+app.MapStaticAssets();
+app.MapCultureSwitch();
+app.MapSignOut();
+app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+
+await app.RunAsync();
+return 0;
+
+/// <summary>Entry point; public so the tests' WebApplicationFactory can host the real app.</summary>
+public partial class Program;
