@@ -1,0 +1,60 @@
+using Microsoft.Playwright;
+using Portal.Tests.Support;
+using static Microsoft.Playwright.Assertions;
+
+namespace Portal.Tests.EndToEnd;
+
+/// <summary>A browser context on the portal, with the steps a person takes, and a screenshot when a test fails.</summary>
+public sealed class PortalPage : IAsyncDisposable
+{
+    private readonly IBrowserContext _context;
+
+    private PortalPage(IBrowserContext context, IPage page, Uri baseAddress)
+    {
+        _context = context;
+        Page = page;
+        BaseAddress = baseAddress;
+    }
+
+    public IPage Page { get; }
+
+    public Uri BaseAddress { get; }
+
+    public static async Task<PortalPage> OpenAsync(BrowserFixture browser, KestrelPortal portal, string? locale = null)
+    {
+        var context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.ServerAddress.ToString(), Locale = locale });
+        context.SetDefaultTimeout(15_000);
+        return new PortalPage(context, await context.NewPageAsync(), portal.ServerAddress);
+    }
+
+    public async Task SignInAsync(string username, string password)
+    {
+        await Page.GotoAsync("/account/sign-in");
+        await Page.GetByTestId("username").FillAsync(username);
+        await Page.GetByTestId("password").FillAsync(password);
+        await Page.GetByTestId("sign-in-submit").ClickAsync();
+    }
+
+    /// <summary>Waits until the page's circuit is live, so clicks reach the server.</summary>
+    public async Task WaitUntilInteractiveAsync() =>
+        await Expect(Page.GetByTestId("app-shell")).ToHaveAttributeAsync("data-interactive", "true");
+
+    public async Task<IReadOnlyList<BrowserContextCookiesResult>> CookiesAsync() => await _context.CookiesAsync();
+
+    /// <summary>Runs the test's steps; on failure keeps a screenshot in .local/test/screenshots/.</summary>
+    public async Task RunAsync(string name, Func<Task> steps)
+    {
+        try
+        {
+            await steps();
+        }
+        catch
+        {
+            Directory.CreateDirectory(BrowserFixture.ScreenshotDirectory);
+            await Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, $"{name}.png"), FullPage = true });
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync() => await _context.DisposeAsync();
+}

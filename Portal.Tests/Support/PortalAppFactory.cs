@@ -1,0 +1,61 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Portal.Tests.Support;
+
+/// <summary>
+/// The real portal (its Program) on a fresh database and the test slapd. In-process by default; with
+/// <c>kestrel: true</c> it listens on a loopback port so a browser can reach it.
+/// </summary>
+public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>? overrides)
+    : WebApplicationFactory<Program>, IAsyncLifetime
+{
+    private readonly TestDatabase _database = new();
+
+    public TestDatabase Database => _database;
+
+    /// <summary>Where the Kestrel server listens, e.g. http://127.0.0.1:41234.</summary>
+    public Uri ServerAddress { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        await _database.InitializeAsync();
+        if (kestrel)
+        {
+            UseKestrel(0);
+            StartServer();
+            var addresses = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
+            ServerAddress = new Uri(addresses.First());
+        }
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Development");
+        builder.UseSetting("urls", "http://127.0.0.1:0");
+        foreach (var (key, value) in TestEnvironment.Current.PortalSettings(_database.ConnectionString))
+        {
+            builder.UseSetting(key, value);
+        }
+        builder.UseSetting("Database:MigrationsDirectory", TestDatabase.MigrationsDirectory);
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            builder.UseSetting(key, value);
+        }
+    }
+
+    async Task IAsyncLifetime.DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await _database.DisposeAsync();
+    }
+}
+
+/// <summary>The portal in-process (TestServer), shared by the tests of one class.</summary>
+public sealed class InProcessPortal() : PortalAppFactory(kestrel: false, overrides: null);
+
+/// <summary>The portal on a real loopback port, shared by the browser tests of one class.</summary>
+public sealed class KestrelPortal() : PortalAppFactory(kestrel: true, overrides: null);
