@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -9,6 +11,7 @@ using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Directory;
 using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Persistence.Migrations;
+using Portal.Infrastructure.Security;
 
 namespace Portal.Infrastructure;
 
@@ -37,6 +40,12 @@ public static class DependencyInjection
         services.AddOptions<LdapOptions>().Bind(configuration.GetSection(LdapOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<LdapDirectory>();
         services.AddSingleton<IDirectory>(sp => sp.GetRequiredService<LdapDirectory>());
+
+        // Cookies signed on one node must be readable on every other, and after a restart.
+        services.AddDataProtection().SetApplicationName("gpu-jupyter-portal");
+        services.AddSingleton<DatabaseXmlRepository>();
+        services.AddOptions<KeyManagementOptions>()
+            .Configure<DatabaseXmlRepository>((options, repository) => options.XmlRepository = repository);
 
         services.AddSingleton<AuditLog>();
         services.AddSingleton<SignInService>();

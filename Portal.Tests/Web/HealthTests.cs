@@ -25,12 +25,17 @@ public sealed class HealthTests(InProcessPortal app) : IClassFixture<InProcessPo
     [Fact]
     public async Task Readyz_LdapUnreachable_Returns503WhileHealthzStays200()
     {
-        await using var broken = new PortalAppFactory(kestrel: false, new Dictionary<string, string?> { ["Ldap:Port"] = "1", ["Ldap:TimeoutSeconds"] = "2" });
+        var broken = new PortalAppFactory(kestrel: false, new Dictionary<string, string?> { ["Ldap:Port"] = "1", ["Ldap:TimeoutSeconds"] = "2" });
         await ((IAsyncLifetime)broken).InitializeAsync();
-        using var client = broken.CreateClient();
-
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode);
-        await ((IAsyncLifetime)broken).DisposeAsync();
+        try
+        {
+            using var client = broken.CreateClient();
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync(new Uri("/readyz", UriKind.Relative))).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/healthz", UriKind.Relative))).StatusCode);
+        }
+        finally
+        {
+            await ((IAsyncLifetime)broken).DisposeAsync();
+        }
     }
 }

@@ -42,7 +42,7 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
         using var client = Client();
         var env = TestEnvironment.Current;
 
-        var response = await PostSignInAsync(client, env.AdminUsername, env.AdminPassword, returnUrl: "/admin/audit");
+        var response = await HttpSignIn.PostAsync(client, env.AdminUsername, env.AdminPassword, returnUrl: "/admin/audit");
 
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
         Assert.Equal("/admin/audit", LocalTarget(response));
@@ -58,7 +58,7 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
         using var client = Client();
         var env = TestEnvironment.Current;
 
-        var response = await PostSignInAsync(client, env.AdminUsername, env.AdminPassword, returnUrl: "//evil.example/phish");
+        var response = await HttpSignIn.PostAsync(client, env.AdminUsername, env.AdminPassword, returnUrl: "//evil.example/phish");
 
         Assert.Equal("/", LocalTarget(response));
     }
@@ -70,7 +70,7 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
     {
         using var client = Client();
 
-        var response = await PostSignInAsync(client, TestEnvironment.Current.AdminUsername, password);
+        var response = await HttpSignIn.PostAsync(client, TestEnvironment.Current.AdminUsername, password);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var html = await response.Content.ReadAsStringAsync();
@@ -83,8 +83,8 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
     {
         using var client = Client();
 
-        var unknown = await ErrorTextAsync(await PostSignInAsync(client, LdapTestUsers.UniqueUsername("ghost"), "some-password-1"));
-        var wrong = await ErrorTextAsync(await PostSignInAsync(client, TestEnvironment.Current.AdminUsername, "some-password-1"));
+        var unknown = await ErrorTextAsync(await HttpSignIn.PostAsync(client, LdapTestUsers.UniqueUsername("ghost"), "some-password-1"));
+        var wrong = await ErrorTextAsync(await HttpSignIn.PostAsync(client, TestEnvironment.Current.AdminUsername, "some-password-1"));
 
         Assert.Equal("The username or password is incorrect.", unknown);
         Assert.Equal(unknown, wrong);
@@ -96,7 +96,7 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
         using var client = Client();
         var uid = LdapTestUsers.UniqueUsername("stu");
         LdapTestUsers.CreatePerson(uid, "Student-password-1");
-        await PostSignInAsync(client, uid, "Student-password-1");
+        await HttpSignIn.PostAsync(client, uid, "Student-password-1");
 
         var response = await client.GetAsync(new Uri("/admin/audit", UriKind.Relative));
 
@@ -111,7 +111,7 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
         var uid = LdapTestUsers.UniqueUsername("new");
         LdapTestUsers.CreatePerson(uid, "Initial-password-1", mustChangePassword: true);
 
-        var signIn = await PostSignInAsync(client, uid, "Initial-password-1", returnUrl: "/");
+        var signIn = await HttpSignIn.PostAsync(client, uid, "Initial-password-1", returnUrl: "/");
         var home = await client.GetAsync(new Uri("/", UriKind.Relative));
 
         Assert.Equal(AuthenticationSetup.ChangePasswordPath, LocalTarget(signIn));
@@ -124,9 +124,9 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
     {
         using var client = Client();
         var env = TestEnvironment.Current;
-        await PostSignInAsync(client, env.AdminUsername, env.AdminPassword);
+        await HttpSignIn.PostAsync(client, env.AdminUsername, env.AdminPassword);
         var home = await client.GetStringAsync(new Uri("/", UriKind.Relative));
-        var token = AntiforgeryToken(home);
+        var token = HttpSignIn.AntiforgeryToken(home);
 
         var response = await client.PostAsync(new Uri(AuthenticationSetup.SignOutPath, UriKind.Relative),
             new FormUrlEncodedContent(new Dictionary<string, string> { ["__RequestVerificationToken"] = token }));
@@ -141,29 +141,12 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
     {
         using var client = Client();
         var env = TestEnvironment.Current;
-        await PostSignInAsync(client, env.AdminUsername, env.AdminPassword);
+        await HttpSignIn.PostAsync(client, env.AdminUsername, env.AdminPassword);
 
         var response = await client.PostAsync(new Uri(AuthenticationSetup.SignOutPath, UriKind.Relative), new FormUrlEncodedContent([]));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/", UriKind.Relative))).StatusCode);
-    }
-
-    private static async Task<HttpResponseMessage> PostSignInAsync(HttpClient client, string username, string password, string? returnUrl = null)
-    {
-        var page = await client.GetStringAsync(new Uri(AuthenticationSetup.SignInPath, UriKind.Relative));
-        var form = new Dictionary<string, string>
-        {
-            ["_handler"] = "sign-in",
-            ["__RequestVerificationToken"] = AntiforgeryToken(page),
-            ["Input.Username"] = username,
-            ["Input.Password"] = password,
-        };
-        if (returnUrl is not null)
-        {
-            form["Input.ReturnUrl"] = returnUrl;
-        }
-        return await client.PostAsync(new Uri(AuthenticationSetup.SignInPath, UriKind.Relative), new FormUrlEncodedContent(form));
     }
 
     /// <summary>The redirect target as a local path; fails when it points at another host.</summary>
@@ -185,18 +168,8 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
         return WebUtility.HtmlDecode(match.Groups["text"].Value);
     }
 
-    private static string AntiforgeryToken(string html)
-    {
-        var match = TokenInput().Match(html);
-        Assert.True(match.Success, "no antiforgery token in the page");
-        return match.Groups["token"].Value;
-    }
-
     private static IEnumerable<string> CookieNames(HttpResponseMessage response) =>
         response.Headers.TryGetValues("Set-Cookie", out var values) ? values.Select(v => v.Split('=')[0]) : [];
-
-    [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"(?<token>[^\"]+)\"")]
-    private static partial Regex TokenInput();
 
     [GeneratedRegex("data-testid=\"sign-in-error\">(?<text>[^<]*)<")]
     private static partial Regex ErrorBlock();
