@@ -4,29 +4,19 @@ using Portal.Tests.Support;
 
 namespace Portal.Tests.Integration;
 
-public sealed class AuditLogTests : IAsyncLifetime
+public sealed class AuditLogTests : MigratedDatabaseTest
 {
-    private readonly TestDatabase _database = new();
-
-    public async Task InitializeAsync()
-    {
-        await _database.InitializeAsync();
-        await _database.MigrateAsync();
-    }
-
-    public Task DisposeAsync() => _database.DisposeAsync();
-
     [Fact]
     public async Task Update_ExistingEvent_RefusedByDatabase()
     {
-        var audit = new AuditLog(_database.ContextFactory(), TimeProvider.System);
+        var audit = new AuditLog(Database.ContextFactory(), TimeProvider.System);
         await audit.RecordAsync(new AuditActor("alice", "127.0.0.1"), "test.action", "bob", new { n = 1 }, CancellationToken.None);
 
-        await using var update = _database.DataSource.CreateCommand("UPDATE audit_events SET actor = 'mallory'");
+        await using var update = Database.DataSource.CreateCommand("UPDATE audit_events SET actor = 'mallory'");
         var error = await Assert.ThrowsAsync<PostgresException>(() => update.ExecuteNonQueryAsync());
         Assert.Contains("append-only", error.MessageText, StringComparison.Ordinal);
 
-        await using var delete = _database.DataSource.CreateCommand("DELETE FROM audit_events");
+        await using var delete = Database.DataSource.CreateCommand("DELETE FROM audit_events");
         await Assert.ThrowsAsync<PostgresException>(() => delete.ExecuteNonQueryAsync());
     }
 
@@ -34,7 +24,7 @@ public sealed class AuditLogTests : IAsyncLifetime
     public async Task PageAsync_SearchWithLikeWildcards_MatchesLiterallyNewestFirst()
     {
         var clock = new ManualClock(new DateTimeOffset(2026, 4, 1, 0, 0, 0, TimeSpan.Zero));
-        var audit = new AuditLog(_database.ContextFactory(), clock);
+        var audit = new AuditLog(Database.ContextFactory(), clock);
         for (var i = 0; i < 30; i++)
         {
             clock.Advance(TimeSpan.FromMinutes(1));

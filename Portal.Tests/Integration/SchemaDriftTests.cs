@@ -10,23 +10,13 @@ namespace Portal.Tests.Integration;
 /// The SQL files are the schema and the EF model describes it; this test is what keeps the two equal. Each side is
 /// flattened into lines (tables, columns with type and nullability, keys, indexes, foreign keys) and compared.
 /// </summary>
-public sealed class SchemaDriftTests : IAsyncLifetime
+public sealed class SchemaDriftTests : MigratedDatabaseTest
 {
-    private readonly TestDatabase _database = new();
-
-    public async Task InitializeAsync()
-    {
-        await _database.InitializeAsync();
-        await _database.MigrateAsync();
-    }
-
-    public Task DisposeAsync() => _database.DisposeAsync();
-
     [Fact]
     public async Task MigratedSchema_ComparedWithEfModel_IsIdentical()
     {
         var database = await DatabaseSchemaAsync();
-        await using var db = _database.CreateDbContext();
+        await using var db = Database.CreateDbContext();
         var model = ModelSchema(db);
 
         var onlyInDatabase = database.Except(model).ToList();
@@ -42,12 +32,12 @@ public sealed class SchemaDriftTests : IAsyncLifetime
     public async Task ModelSchema_ColumnTypeChanged_IsDetected()
     {
         // Guards the comparison itself: a changed column must show up as a difference.
-        await using (var command = _database.DataSource.CreateCommand("ALTER TABLE accounts ALTER COLUMN display_name TYPE text"))
+        await using (var command = Database.DataSource.CreateCommand("ALTER TABLE accounts ALTER COLUMN display_name TYPE text"))
         {
             await command.ExecuteNonQueryAsync();
         }
         var database = await DatabaseSchemaAsync();
-        await using var db = _database.CreateDbContext();
+        await using var db = Database.CreateDbContext();
 
         Assert.Contains("column accounts.display_name text not null", database);
         Assert.DoesNotContain("column accounts.display_name text not null", ModelSchema(db));
@@ -152,7 +142,7 @@ public sealed class SchemaDriftTests : IAsyncLifetime
 
     private async IAsyncEnumerable<object[]> QueryAsync(string sql)
     {
-        await using var command = _database.DataSource.CreateCommand(sql);
+        await using var command = Database.DataSource.CreateCommand(sql);
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {

@@ -7,21 +7,12 @@ using Portal.Tests.Support;
 
 namespace Portal.Tests.Integration;
 
-public sealed class SignInServiceTests : IAsyncLifetime
+public sealed class SignInServiceTests : MigratedDatabaseTest
 {
     private const string Password = "Correct-horse-battery-9";
-    private readonly TestDatabase _database = new();
-
-    public async Task InitializeAsync()
-    {
-        await _database.InitializeAsync();
-        await _database.MigrateAsync();
-    }
-
-    public Task DisposeAsync() => _database.DisposeAsync();
 
     private SignInService Service(int? ldapPort = null) =>
-        new(LdapTestUsers.Directory(ldapPort), _database.ContextFactory(), new AuditLog(_database.ContextFactory(), TimeProvider.System),
+        new(LdapTestUsers.Directory(ldapPort), Database.ContextFactory(), new AuditLog(Database.ContextFactory(), TimeProvider.System),
             TimeProvider.System, NullLogger<SignInService>.Instance);
 
     [Fact]
@@ -35,7 +26,7 @@ public sealed class SignInServiceTests : IAsyncLifetime
 
         Assert.IsType<SignInResult.Succeeded>(first);
         Assert.IsType<SignInResult.Succeeded>(second);
-        await using var db = _database.CreateDbContext();
+        await using var db = Database.CreateDbContext();
         var account = await db.Accounts.SingleAsync(a => a.Username == Username.Parse(uid));
         Assert.Equal(Role.Staff, account.Role);
         Assert.NotNull(account.LastSignInAt);
@@ -64,7 +55,7 @@ public sealed class SignInServiceTests : IAsyncLifetime
         var result = await Service().SignInAsync(uid, "wrong-password-123", "192.0.2.11", CancellationToken.None);
 
         Assert.Equal(SignInFailure.InvalidCredentials, Assert.IsType<SignInResult.Failed>(result).Failure);
-        await using var db = _database.CreateDbContext();
+        await using var db = Database.CreateDbContext();
         Assert.False(await db.Accounts.AnyAsync(a => a.Username == Username.Parse(uid)));
         var refusal = await db.AuditEvents.SingleAsync(e => e.Target == uid);
         Assert.Equal("auth.sign-in-refused", refusal.Action);

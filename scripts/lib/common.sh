@@ -236,15 +236,15 @@ _apt_install() {
     "$@"
 }
 
-# ensure_packages CMD:PACKAGE...: install the packages whose command (a name on PATH or an
-# absolute path) is missing. Package postinst scripts must not start system daemons, so a
+# ensure_packages CMD:PACKAGE...: install the packages whose command (a name on PATH, or an
+# absolute path to any file the package installs) is missing. Package postinst scripts must not start system daemons, so a
 # policy-rc.d that denies everything is put in place for the duration if none exists.
 ensure_packages() {
   local pair cmd pkg missing=() seen=" "
   for pair in "$@"; do
     cmd=${pair%%:*}
     pkg=${pair#*:}
-    if [[ $cmd == /* ]]; then [[ -x $cmd ]] && continue; else command -v "$cmd" >/dev/null 2>&1 && continue; fi
+    if [[ $cmd == /* ]]; then [[ -e $cmd ]] && continue; else command -v "$cmd" >/dev/null 2>&1 && continue; fi
     [[ $seen == *" $pkg "* ]] && continue
     seen+="$pkg "
     missing+=("$pkg")
@@ -275,7 +275,7 @@ ensure_packages() {
   fi
   for pair in "$@"; do
     cmd=${pair%%:*}
-    if [[ $cmd == /* ]]; then [[ -x $cmd ]] && continue; else command -v "$cmd" >/dev/null 2>&1 && continue; fi
+    if [[ $cmd == /* ]]; then [[ -e $cmd ]] && continue; else command -v "$cmd" >/dev/null 2>&1 && continue; fi
     die "'$cmd' is still missing after installing ${pair#*:}"
   done
   info "installed ${missing[*]} in $(elapsed_since "$t0")"
@@ -345,6 +345,23 @@ emit_export() {
 # status_line NAME STATE PORT FOLDER
 status_line() {
   printf '%-10s %-28s %-17s %s\n' "$1" "$2" "$3" "$4"
+}
+
+# service_status NAME PID_FN READY_FN ADDRESS DATA: the status line of one service from its own
+# pid and readiness functions; returns 3 unless it runs and answers.
+service_status() {
+  local name=$1 pid_fn=$2 ready_fn=$3 address=$4 data=$5 pid state rc=0
+  if pid=$("$pid_fn"); then
+    if "$ready_fn"; then state="running pid $pid"; else
+      state="running pid $pid (not answering)"
+      rc=3
+    fi
+  else
+    state=stopped
+    rc=3
+  fi
+  status_line "$name" "$state" "$address" "$data"
+  return "$rc"
 }
 
 # escape a string for the replacement part of a sed s|...|...| command

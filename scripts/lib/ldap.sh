@@ -188,18 +188,7 @@ ldap_stop() {
 
 ldap_status() {
   ldap_paths
-  local pid state rc=0
-  if pid=$(ldap_pid); then
-    if ldap_ready; then state="running pid $pid"; else
-      state="running pid $pid (not answering)"
-      rc=3
-    fi
-  else
-    state=stopped
-    rc=3
-  fi
-  status_line ldap "$state" "127.0.0.1:$LDAP_PORT" "$LDAP_DIR"
-  return "$rc"
+  service_status ldap ldap_pid ldap_ready "127.0.0.1:$LDAP_PORT" "$LDAP_DIR"
 }
 
 ldap_env() {

@@ -169,18 +169,7 @@ postgres_stop() {
 
 postgres_status() {
   postgres_paths
-  local pid state rc=0
-  if pid=$(postgres_pid); then
-    if postgres_ready; then state="running pid $pid"; else
-      state="running pid $pid (not answering)"
-      rc=3
-    fi
-  else
-    state=stopped
-    rc=3
-  fi
-  status_line postgres "$state" "127.0.0.1:$PG_PORT" "$PG_DATA"
-  return "$rc"
+  service_status postgres postgres_pid postgres_ready "127.0.0.1:$PG_PORT" "$PG_DATA"
 }
 
 postgres_env() {
