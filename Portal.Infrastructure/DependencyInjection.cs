@@ -9,6 +9,7 @@ using Portal.Domain.Accounts;
 using Portal.Infrastructure.Accounts;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Directory;
+using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Infrastructure.Security;
@@ -49,6 +50,8 @@ public static class DependencyInjection
 
         services.AddSingleton<AuditLog>();
         services.AddSingleton<SignInService>();
+        services.AddPortalPasswords(configuration);
+        services.AddPortalMail(configuration);
         return services;
     }
 }

@@ -30,6 +30,10 @@ public sealed class Account
     public int? AcceptedTermsVersion { get; private set; }
     public DateTimeOffset CreatedAt { get; private set; }
     public DateTimeOffset? LastSignInAt { get; private set; }
+    public string? Department { get; private set; }
+
+    /// <summary>The application this account was provisioned from, if any.</summary>
+    public Guid? ApplicationId { get; private set; }
 
     /// <summary>First sight of a directory user, usually at their first sign-in.</summary>
     public static Account FromDirectory(DirectoryUser user, DateTimeOffset at)
@@ -37,6 +41,30 @@ public sealed class Account
         var account = new Account(Guid.NewGuid(), user.Username, user.DisplayName, user.Email, user.Role, at);
         account.SyncFrom(user);
         return account;
+    }
+
+    /// <summary>An account provisioned from an approved application: a student who must change the initial password.</summary>
+    public static Account Provisioned(Guid applicationId, Username username, string fullName, EmailAddress email,
+        string department, int uidNumber, DateTimeOffset at) =>
+        new(Guid.NewGuid(), username, fullName, email, Role.Student, at)
+        {
+            Department = department,
+            ApplicationId = applicationId,
+            UidNumber = uidNumber,
+            MustChangePassword = true,
+        };
+
+    /// <summary>The person changed their password in LDAP; nothing else is asked of them for it.</summary>
+    public void PasswordChanged() => MustChangePassword = false;
+
+    /// <summary>The person accepted a version of the terms; accepting an older one than before is refused.</summary>
+    public void AcceptTerms(int version)
+    {
+        if (version < 1 || version < (AcceptedTermsVersion ?? 0))
+        {
+            throw new DomainException($"Terms version {version} is older than the accepted version {AcceptedTermsVersion}.");
+        }
+        AcceptedTermsVersion = version;
     }
 
     /// <summary>A successful bind: refresh what LDAP says and note the time.</summary>

@@ -1,6 +1,10 @@
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
 using Portal.Domain.Audit;
+using Portal.Domain.Onboarding;
+using Portal.Domain.Terms;
+using Portal.Infrastructure.Accounts;
+using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Security;
 
 namespace Portal.Infrastructure.Persistence;
@@ -14,6 +18,12 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) :
     public DbSet<Account> Accounts => Set<Account>();
     public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
     public DbSet<DataProtectionKey> DataProtectionKeys => Set<DataProtectionKey>();
+    public DbSet<AccountApplication> Applications => Set<AccountApplication>();
+    public DbSet<CredentialLink> CredentialLinks => Set<CredentialLink>();
+    public DbSet<TermsVersion> TermsVersions => Set<TermsVersion>();
+    public DbSet<TermsAcceptance> TermsAcceptances => Set<TermsAcceptance>();
+    public DbSet<OutboxMail> OutboxMails => Set<OutboxMail>();
+    public DbSet<SignInFailureRecord> SignInFailures => Set<SignInFailureRecord>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDbContext).Assembly);

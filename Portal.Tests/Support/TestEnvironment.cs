@@ -34,6 +34,11 @@ public sealed partial class TestEnvironment
     public string LdapRootPassword => this["PORTAL_LDAP_ROOT_PASSWORD"];
     public string AdminUsername => this["PORTAL_SEED_ADMIN_USERNAME"];
     public string AdminPassword => this["PORTAL_SEED_ADMIN_PASSWORD"];
+    public string SmtpHost => this["Mail__SmtpHost"];
+    public int SmtpPort => int.Parse(this["Mail__SmtpPort"], System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The Maildir where the test SMTP sink drops what it receives.</summary>
+    public string SmtpMaildir => this["PORTAL_SMTP_MAILDIR"];
 
     /// <summary>Portal configuration keys (as in appsettings.json) for the test services.</summary>
     public IEnumerable<KeyValuePair<string, string?>> PortalSettings(string connectionString) =>
@@ -44,6 +49,8 @@ public sealed partial class TestEnvironment
         new("Ldap:BaseDn", LdapBaseDn),
         new("Ldap:ServiceDn", LdapServiceDn),
         new("Ldap:ServicePassword", LdapServicePassword),
+        new("Mail:SmtpHost", SmtpHost),
+        new("Mail:SmtpPort", SmtpPort.ToString(System.Globalization.CultureInfo.InvariantCulture)),
     ];
 
     private static TestEnvironment Load()

@@ -23,6 +23,8 @@ internal sealed class AccountConfiguration : IEntityTypeConfiguration<Account>
         builder.Property(a => a.AcceptedTermsVersion).HasColumnName("accepted_terms_version");
         builder.Property(a => a.CreatedAt).HasColumnName("created_at");
         builder.Property(a => a.LastSignInAt).HasColumnName("last_sign_in_at");
+        builder.Property(a => a.Department).HasColumnName("department").HasMaxLength(100);
+        builder.Property(a => a.ApplicationId).HasColumnName("application_id");
 
         builder.HasIndex(a => a.Username).IsUnique().HasDatabaseName("ix_accounts_username");
         builder.HasIndex(a => a.UidNumber).IsUnique().HasFilter("uid_number IS NOT NULL").HasDatabaseName("ix_accounts_uid_number");

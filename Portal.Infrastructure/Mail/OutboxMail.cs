@@ -1,0 +1,16 @@
+namespace Portal.Infrastructure.Mail;
+
+/// <summary>One queued mail. Sent by the dispatcher job; on failure it waits until <see cref="NextAttemptAt"/>.</summary>
+public sealed class OutboxMail
+{
+    public long Id { get; set; }
+    public required string DeduplicationKey { get; set; }
+    public required string Recipient { get; set; }
+    public required string Subject { get; set; }
+    public required string Body { get; set; }
+    public DateTimeOffset CreatedAt { get; set; }
+    public DateTimeOffset NextAttemptAt { get; set; }
+    public int Attempts { get; set; }
+    public string? LastError { get; set; }
+    public DateTimeOffset? SentAt { get; set; }
+}
