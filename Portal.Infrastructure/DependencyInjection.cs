@@ -6,13 +6,17 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 using Portal.Domain.Accounts;
+using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Accounts;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Directory;
+using Portal.Infrastructure.Jobs;
 using Portal.Infrastructure.Mail;
+using Portal.Infrastructure.Onboarding;
 using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Infrastructure.Security;
+using Portal.Infrastructure.Terms;
 
 namespace Portal.Infrastructure;
 
@@ -52,6 +56,16 @@ public static class DependencyInjection
         services.AddSingleton<SignInService>();
         services.AddPortalPasswords(configuration);
         services.AddPortalMail(configuration);
+
+        services.AddOptions<OnboardingOptions>().Bind(configuration.GetSection(OnboardingOptions.Section));
+        services.AddSingleton<IDirectoryProvisioning>(sp => sp.GetRequiredService<LdapDirectory>());
+        services.AddSingleton<TermsService>();
+        services.AddSingleton<ApplicationService>();
+        services.AddSingleton<ReviewService>();
+        services.AddSingleton<CredentialService>();
+        services.AddSingleton<ProvisioningService>();
+        services.AddSingleton<IProvisioningTrigger, QuartzProvisioningTrigger>();
+        services.AddPortalJobs(configuration, connectionString);
         return services;
     }
 }

@@ -29,7 +29,7 @@ public sealed class AuditLog(IDbContextFactory<PortalDbContext> contexts, TimePr
         var query = db.AuditEvents.AsNoTracking();
         if (!string.IsNullOrWhiteSpace(search))
         {
-            var pattern = $"%{EscapeLike(search.Trim())}%";
+            var pattern = $"%{Like.Escape(search.Trim())}%";
             query = query.Where(e => EF.Functions.ILike(e.Actor, pattern, "\\")
                 || EF.Functions.ILike(e.Action, pattern, "\\")
                 || (e.Target != null && EF.Functions.ILike(e.Target, pattern, "\\")));
@@ -39,7 +39,4 @@ public sealed class AuditLog(IDbContextFactory<PortalDbContext> contexts, TimePr
             .Skip(skip).Take(take).ToListAsync(cancellationToken);
         return (items, total);
     }
-
-    private static string EscapeLike(string value) =>
-        value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("%", "\\%", StringComparison.Ordinal).Replace("_", "\\_", StringComparison.Ordinal);
 }

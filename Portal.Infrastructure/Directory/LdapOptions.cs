@@ -37,6 +37,13 @@ public sealed class LdapOptions
     /// <summary>Members of this group are staff.</summary>
     public string StaffGroup { get; set; } = "portal-staff";
 
+    /// <summary>The posix group (cn) whose gidNumber provisioned students get, and which they join.</summary>
+    public string StudentsGroup { get; set; } = "students";
+
+    public string LoginShell { get; set; } = "/bin/bash";
+
+    public string HomeRoot { get; set; } = "/home";
+
     [Range(1, 120)]
     public int TimeoutSeconds { get; set; } = 10;
 

@@ -5,7 +5,7 @@ public abstract class MigratedDatabaseTest : IAsyncLifetime
 {
     protected TestDatabase Database { get; } = new();
 
-    public async Task InitializeAsync()
+    public virtual async Task InitializeAsync()
     {
         await Database.InitializeAsync();
         await Database.MigrateAsync();

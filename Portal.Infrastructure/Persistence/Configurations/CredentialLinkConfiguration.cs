@@ -20,7 +20,8 @@ internal sealed class CredentialLinkConfiguration : IEntityTypeConfiguration<Cre
         builder.Property(l => l.CreatedAt).HasColumnName("created_at");
         builder.Property(l => l.ExpiresAt).HasColumnName("expires_at");
         builder.Property(l => l.PasswordSetAt).HasColumnName("password_set_at");
-        builder.Property(l => l.RevealedAt).HasColumnName("revealed_at");
+        // Two clicks at once: only the first update (still NULL) wins, so the password is shown once.
+        builder.Property(l => l.RevealedAt).HasColumnName("revealed_at").IsConcurrencyToken();
 
         builder.HasOne<AccountApplication>().WithMany().HasForeignKey(l => l.ApplicationId).OnDelete(DeleteBehavior.NoAction);
         builder.HasIndex(l => l.TokenHash).IsUnique().HasDatabaseName("ix_credential_links_token_hash");

@@ -1,0 +1,91 @@
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Portal.Domain.Audit;
+using Portal.Domain.Onboarding;
+using Portal.Infrastructure.Persistence;
+
+namespace Portal.Infrastructure.Onboarding;
+
+public abstract record RevealResult
+{
+    private RevealResult()
+    {
+    }
+
+    /// <summary>The only time the initial password leaves the portal.</summary>
+    public sealed record Revealed(string Username, string Password) : RevealResult;
+
+    public sealed record AlreadyUsed(DateTimeOffset RevealedAt) : RevealResult;
+
+    public sealed record Expired : RevealResult;
+
+    /// <summary>Provisioning has not written the password to LDAP yet; the link stays valid.</summary>
+    public sealed record NotReady : RevealResult;
+
+    public sealed record NotFound : RevealResult;
+}
+
+/// <summary>The one-time link of a new account: shows the username and initial password once, then never again.</summary>
+public sealed class CredentialService(IDbContextFactory<PortalDbContext> contexts, IDataProtectionProvider dataProtection, TimeProvider clock)
+{
+    /// <summary>What the link would show, without using it up (mail scanners follow links; only a click reveals).</summary>
+    public async Task<RevealResult> PeekAsync(string? token, CancellationToken cancellationToken)
+    {
+        var link = await FindAsync(token, cancellationToken);
+        return link switch
+        {
+            null => new RevealResult.NotFound(),
+            { RevealedAt: { } at } => new RevealResult.AlreadyUsed(at),
+            _ when link.IsExpired(clock.GetUtcNow()) => new RevealResult.Expired(),
+            { PasswordSetAt: null } => new RevealResult.NotReady(),
+            _ => new RevealResult.Revealed(link.Username.Value, ""),
+        };
+    }
+
+    public async Task<RevealResult> RevealAsync(string? token, string? sourceAddress, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var hash = token is { Length: > 0 and <= 100 } ? SecretTokens.Hash(token) : null;
+        var link = hash is null ? null : await db.CredentialLinks.SingleOrDefaultAsync(l => l.TokenHash == hash, cancellationToken);
+        var now = clock.GetUtcNow();
+        switch (link)
+        {
+            case null:
+                return new RevealResult.NotFound();
+            case { RevealedAt: { } at }:
+                return new RevealResult.AlreadyUsed(at);
+            case { PasswordSetAt: null }:
+                return new RevealResult.NotReady();
+            default:
+                break;
+        }
+        if (link.IsExpired(now))
+        {
+            return new RevealResult.Expired();
+        }
+        var protectedPassword = link.Reveal(now);
+        db.AuditEvents.Add(AuditEvent.Record(now, link.Username.Value, "account.credentials-revealed",
+            ProvisioningService.ApplicationTarget(link.ApplicationId), "{}", sourceAddress));
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            return new RevealResult.AlreadyUsed(now);
+        }
+        var password = dataProtection.CreateProtector(ProvisioningService.PasswordProtectionPurpose).Unprotect(protectedPassword);
+        return new RevealResult.Revealed(link.Username.Value, password);
+    }
+
+    private async Task<CredentialLink?> FindAsync(string? token, CancellationToken cancellationToken)
+    {
+        if (token is not { Length: > 0 and <= 100 })
+        {
+            return null;
+        }
+        var hash = SecretTokens.Hash(token);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.CredentialLinks.AsNoTracking().SingleOrDefaultAsync(l => l.TokenHash == hash, cancellationToken);
+    }
+}

@@ -1,0 +1,178 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Portal.Domain.Accounts;
+using Portal.Domain.Audit;
+using Portal.Domain.Common;
+using Portal.Domain.Onboarding;
+using Portal.Infrastructure.Mail;
+using Portal.Infrastructure.Persistence;
+
+namespace Portal.Infrastructure.Onboarding;
+
+/// <summary>Filters and order of the review queue; all applied in the database.</summary>
+public sealed record ReviewQuery(
+    ApplicationState? State = null,
+    string? Department = null,
+    DateTimeOffset? SubmittedFrom = null,
+    DateTimeOffset? SubmittedTo = null,
+    string? Search = null,
+    string SortBy = nameof(AccountApplication.SubmittedAt),
+    bool Descending = true,
+    int Skip = 0,
+    int Take = 25);
+
+public abstract record DecisionResult
+{
+    private DecisionResult()
+    {
+    }
+
+    public sealed record Decided(AccountApplication Application) : DecisionResult;
+
+    /// <summary>Somebody else decided first (or the applicant withdrew); nothing changed.</summary>
+    public sealed record AlreadyDecided(ApplicationState State, string? DecidedBy) : DecisionResult;
+
+    public sealed record NotFound : DecisionResult;
+}
+
+/// <summary>The staff side of applications: the queue, the history, approve, reject, retry provisioning.</summary>
+public sealed class ReviewService(
+    IDbContextFactory<PortalDbContext> contexts,
+    IProvisioningTrigger provisioning,
+    TimeProvider clock)
+{
+    public async Task<(IReadOnlyList<AccountApplication> Items, int Total)> PageAsync(ReviewQuery query, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var q = db.Applications.AsNoTracking();
+        if (query.State is { } state)
+        {
+            q = q.Where(a => a.State == state);
+        }
+        if (!string.IsNullOrWhiteSpace(query.Department))
+        {
+            q = q.Where(a => a.Department == query.Department);
+        }
+        if (query.SubmittedFrom is { } from)
+        {
+            q = q.Where(a => a.SubmittedAt >= from);
+        }
+        if (query.SubmittedTo is { } to)
+        {
+            q = q.Where(a => a.SubmittedAt < to);
+        }
+        if (!string.IsNullOrWhiteSpace(query.Search))
+        {
+            var pattern = $"%{Like.Escape(query.Search.Trim())}%";
+            q = q.Where(a => EF.Functions.ILike(a.FullName, pattern, "\\")
+                || EF.Functions.ILike(EF.Property<string>(a, nameof(AccountApplication.Email)), pattern, "\\")
+                || EF.Functions.ILike(EF.Property<string>(a, nameof(AccountApplication.DesiredUsername)), pattern, "\\"));
+        }
+        var total = await q.CountAsync(cancellationToken);
+        IOrderedQueryable<AccountApplication> ordered = (query.SortBy, query.Descending) switch
+        {
+            (nameof(AccountApplication.FullName), false) => q.OrderBy(a => a.FullName),
+            (nameof(AccountApplication.FullName), true) => q.OrderByDescending(a => a.FullName),
+            (nameof(AccountApplication.Department), false) => q.OrderBy(a => a.Department),
+            (nameof(AccountApplication.Department), true) => q.OrderByDescending(a => a.Department),
+            (nameof(AccountApplication.State), false) => q.OrderBy(a => a.State),
+            (nameof(AccountApplication.State), true) => q.OrderByDescending(a => a.State),
+            (_, false) => q.OrderBy(a => a.SubmittedAt),
+            (_, true) => q.OrderByDescending(a => a.SubmittedAt),
+        };
+        var items = await ordered.ThenBy(a => a.Id).Skip(Math.Max(0, query.Skip)).Take(Math.Clamp(query.Take, 1, 200)).ToListAsync(cancellationToken);
+        return (items, total);
+    }
+
+    public async Task<IReadOnlyList<string>> DepartmentsAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Applications.Select(a => a.Department).Distinct().OrderBy(d => d).Take(500).ToListAsync(cancellationToken);
+    }
+
+    public async Task<(AccountApplication? Application, IReadOnlyList<AuditEvent> History)> DetailAsync(Guid id, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var application = await db.Applications.AsNoTracking().SingleOrDefaultAsync(a => a.Id == id, cancellationToken);
+        var target = ProvisioningService.ApplicationTarget(id);
+        var history = await db.AuditEvents.AsNoTracking().Where(e => e.Target == target)
+            .OrderBy(e => e.OccurredAt).ThenBy(e => e.Id).Take(500).ToListAsync(cancellationToken);
+        return (application, history);
+    }
+
+    public Task<DecisionResult> ApproveAsync(Guid id, Username reviewer, string? sourceAddress, CancellationToken cancellationToken) =>
+        DecideAsync(id, reviewer, sourceAddress, "application.approved", null, (db, application, now) =>
+        {
+            application.Approve(reviewer, now);
+        }, afterCommit: () => provisioning.ProvisionSoonAsync(cancellationToken), cancellationToken);
+
+    /// <exception cref="InvalidValueException">The reason is empty or too long; nothing changed.</exception>
+    public Task<DecisionResult> RejectAsync(Guid id, Username reviewer, string reason, string? sourceAddress, CancellationToken cancellationToken) =>
+        DecideAsync(id, reviewer, sourceAddress, "application.rejected", new { reason }, (db, application, now) =>
+        {
+            application.Reject(reviewer, reason, now);
+            db.OutboxMails.Add(OutboxMail.Queue(OnboardingMails.Rejected(application), $"rejected:{application.Id}", now));
+        }, afterCommit: null, cancellationToken);
+
+    /// <summary>An administrator asks for another provisioning attempt now.</summary>
+    public async Task<bool> RetryProvisioningAsync(Guid id, Username admin, string? sourceAddress, CancellationToken cancellationToken)
+    {
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            var application = await db.Applications.SingleOrDefaultAsync(a => a.Id == id, cancellationToken);
+            if (application is not { State: ApplicationState.ProvisioningFailed })
+            {
+                return false;
+            }
+            var now = clock.GetUtcNow();
+            application.RetryProvisioningNow(now);
+            db.AuditEvents.Add(AuditEvent.Record(now, admin.Value, "application.provisioning-retried",
+                ProvisioningService.ApplicationTarget(id), "{}", sourceAddress));
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+            }
+            catch (DbUpdateConcurrencyException)
+            {
+                return false;
+            }
+        }
+        await provisioning.ProvisionSoonAsync(cancellationToken);
+        return true;
+    }
+
+    private async Task<DecisionResult> DecideAsync(Guid id, Username reviewer, string? sourceAddress, string action, object? data,
+        Action<PortalDbContext, AccountApplication, DateTimeOffset> decide, Func<Task>? afterCommit, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var application = await db.Applications.SingleOrDefaultAsync(a => a.Id == id, cancellationToken);
+        if (application is null)
+        {
+            return new DecisionResult.NotFound();
+        }
+        if (application.State != ApplicationState.Submitted)
+        {
+            return new DecisionResult.AlreadyDecided(application.State, application.DecidedBy?.Value);
+        }
+        var now = clock.GetUtcNow();
+        decide(db, application, now);
+        db.AuditEvents.Add(AuditEvent.Record(now, reviewer.Value, action, ProvisioningService.ApplicationTarget(id),
+            JsonSerializer.Serialize(data ?? new { }), sourceAddress));
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            // Another reviewer's decision was saved between our read and our write: theirs stands.
+            await using var fresh = await contexts.CreateDbContextAsync(cancellationToken);
+            var winner = await fresh.Applications.AsNoTracking().SingleAsync(a => a.Id == id, cancellationToken);
+            return new DecisionResult.AlreadyDecided(winner.State, winner.DecidedBy?.Value);
+        }
+        if (afterCommit is not null)
+        {
+            await afterCommit();
+        }
+        return new DecisionResult.Decided(application);
+    }
+}

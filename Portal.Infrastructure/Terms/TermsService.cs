@@ -1,0 +1,113 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Npgsql;
+using Portal.Domain.Accounts;
+using Portal.Domain.Audit;
+using Portal.Domain.Terms;
+using Portal.Infrastructure.Persistence;
+
+namespace Portal.Infrastructure.Terms;
+
+/// <summary>One row of "who accepted which version".</summary>
+public sealed record TermsAcceptanceRow(string Username, string? DisplayName, int Version, DateTimeOffset AcceptedAt, string? SourceAddress);
+
+/// <summary>The terms of service: the version in force, acceptance, publishing a new version.</summary>
+public sealed class TermsService(IDbContextFactory<PortalDbContext> contexts, TimeProvider clock)
+{
+    // Every request of a signed-in person asks for the current version; a short cache keeps that off the database.
+    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(15);
+    private (TermsVersion Terms, DateTimeOffset Until)? _cached;
+
+    public async Task<TermsVersion> CurrentAsync(CancellationToken cancellationToken)
+    {
+        var now = clock.GetUtcNow();
+        if (_cached is { } cached && cached.Until > now)
+        {
+            return cached.Terms;
+        }
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var current = await db.TermsVersions.AsNoTracking().OrderByDescending(t => t.Version).FirstOrDefaultAsync(cancellationToken)
+            ?? throw new InvalidOperationException("No terms of service are published (migration 0004 seeds version 1).");
+        _cached = (current, now + CacheFor);
+        return current;
+    }
+
+    public async Task<TermsVersion?> FindAsync(int version, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.TermsVersions.AsNoTracking().SingleOrDefaultAsync(t => t.Version == version, cancellationToken);
+    }
+
+    /// <summary>Records that <paramref name="username"/> accepted <paramref name="version"/>; accepting twice is one record.</summary>
+    public async Task<Account> AcceptAsync(Username username, int version, string? sourceAddress, CancellationToken cancellationToken)
+    {
+        var current = await CurrentAsync(cancellationToken);
+        if (version != current.Version)
+        {
+            throw new Domain.Common.DomainException($"Version {version} is not the terms in force (version {current.Version}).");
+        }
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var account = await db.Accounts.SingleAsync(a => a.Username == username, cancellationToken);
+        var now = clock.GetUtcNow();
+        account.AcceptTerms(version);
+        if (!await db.TermsAcceptances.AnyAsync(a => a.Username == username && a.Version == version, cancellationToken))
+        {
+            db.TermsAcceptances.Add(TermsAcceptance.Record(username, version, now, sourceAddress));
+            db.AuditEvents.Add(AuditEvent.Record(now, username.Value, "terms.accepted", $"terms:{version}", JsonSerializer.Serialize(new { version }), sourceAddress));
+        }
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateException e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+        {
+            // The same person accepted in another tab at the same moment: one record is what we want.
+        }
+        return account;
+    }
+
+    public async Task<TermsVersion> PublishAsync(Username publisher, string textEn, string textJa, string? sourceAddress, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var latest = await db.TermsVersions.OrderByDescending(t => t.Version).FirstOrDefaultAsync(cancellationToken);
+        var next = TermsVersion.Publish(latest, publisher, textEn, textJa, clock.GetUtcNow());
+        db.TermsVersions.Add(next);
+        db.AuditEvents.Add(AuditEvent.Record(next.PublishedAt, publisher.Value, "terms.published", $"terms:{next.Version}",
+            JsonSerializer.Serialize(new { version = next.Version }), sourceAddress));
+        await db.SaveChangesAsync(cancellationToken);
+        _cached = null;
+        return next;
+    }
+
+    public async Task<IReadOnlyList<TermsVersion>> VersionsAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.TermsVersions.AsNoTracking().OrderByDescending(t => t.Version).ToListAsync(cancellationToken);
+    }
+
+    /// <summary>Who accepted which version, newest first, filtered and paged in the database.</summary>
+    public async Task<(IReadOnlyList<TermsAcceptanceRow> Items, int Total)> AcceptancesAsync(
+        int? version, string? search, int skip, int take, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var query = from a in db.TermsAcceptances.AsNoTracking()
+                    join account in db.Accounts.AsNoTracking() on a.Username equals account.Username into accounts
+                    from account in accounts.DefaultIfEmpty()
+                    select new { a, DisplayName = account == null ? null : account.DisplayName };
+        if (version is { } v)
+        {
+            query = query.Where(x => x.a.Version == v);
+        }
+        if (!string.IsNullOrWhiteSpace(search))
+        {
+            var pattern = $"%{Like.Escape(search.Trim())}%";
+            query = query.Where(x => EF.Functions.ILike((string)(object)x.a.Username, pattern, "\\")
+                || (x.DisplayName != null && EF.Functions.ILike(x.DisplayName, pattern, "\\")));
+        }
+        var total = await query.CountAsync(cancellationToken);
+        var rows = await query.OrderByDescending(x => x.a.AcceptedAt).Skip(skip).Take(take)
+            .Select(x => new { x.a.Username, x.DisplayName, x.a.Version, x.a.AcceptedAt, x.a.SourceAddress })
+            .ToListAsync(cancellationToken);
+        return ([.. rows.Select(r => new TermsAcceptanceRow(r.Username.Value, r.DisplayName, r.Version, r.AcceptedAt, r.SourceAddress))], total);
+    }
+}
