@@ -6,6 +6,7 @@ using Portal.Infrastructure;
 using Portal.Infrastructure.Health;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Localization;
+using Portal.Onboarding;
 using Radzen;
 
 // `Portal migrate` applies the SQL migrations and exits; scripts/run and scripts/test use it.
@@ -17,6 +18,8 @@ builder.Services.AddPortalAuthentication(builder.Environment);
 builder.Services.AddPortalLocalization();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddRadzenComponents();
+builder.Services.AddHttpContextAccessor();
+builder.Services.AddOnboardingRateLimits();
 builder.Services.AddHealthChecks()
     .AddCheck<DatabaseReadinessCheck>("database", tags: ["ready"])
     .AddCheck<DirectoryReadinessCheck>("ldap", tags: ["ready"]);
@@ -42,6 +45,8 @@ app.UseRequestLocalization();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UsePasswordChangeGate();
+app.UseTermsGate();
+app.UseRateLimiter();
 app.UseAntiforgery();
 
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
@@ -50,6 +55,7 @@ app.MapBlazorWebScript();
 app.MapStaticAssets();
 app.MapCultureSwitch();
 app.MapSignOut();
+app.MapOnboardingEndpoints();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.RunAsync();

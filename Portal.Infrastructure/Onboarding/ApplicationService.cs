@@ -41,6 +41,7 @@ public sealed class ApplicationService(
     IDbContextFactory<PortalDbContext> contexts,
     IDirectoryProvisioning directory,
     TermsService terms,
+    IMailDispatchTrigger mail,
     IOptions<OnboardingOptions> options,
     TimeProvider clock)
 {
@@ -83,12 +84,11 @@ public sealed class ApplicationService(
             return new SubmitResult.Invalid([new FieldError(ApplicationForm.Fields.Email, ApplicationForm.Codes.OpenApplicationExists)]);
         }
         db.Applications.Add(application);
-        db.OutboxMails.Add(OutboxMail.Queue(OnboardingMails.Received(application, options.Value.Link($"/apply/status/{token}")),
-            $"received:{application.Id}", now));
+        OutboxMailer.Stage(db, OnboardingMails.Received(application, options.Value.Link($"/apply/status/{token}")), $"received:{application.Id}", now);
         foreach (var staff in await StaffRecipientsAsync(db, cancellationToken))
         {
-            db.OutboxMails.Add(OutboxMail.Queue(OnboardingMails.StaffNotice(staff, application, options.Value.Link($"/review/{application.Id}")),
-                $"staff-notice:{application.Id}:{staff.Value}", now));
+            OutboxMailer.Stage(db, OnboardingMails.StaffNotice(staff, application, options.Value.Link($"/review/{application.Id}")),
+                $"staff-notice:{application.Id}:{staff.Value}", now);
         }
         db.AuditEvents.Add(AuditEvent.Record(now, AuditEvent.Anonymous, "application.submitted", ProvisioningService.ApplicationTarget(application.Id),
             JsonSerializer.Serialize(new { username = form.DesiredUsername.Value, email = form.Email.Value, department = form.Department }), sourceAddress));
@@ -104,6 +104,7 @@ public sealed class ApplicationService(
             var code = field == ApplicationForm.Fields.DesiredUsername ? ApplicationForm.Codes.UsernameTaken : ApplicationForm.Codes.OpenApplicationExists;
             return new SubmitResult.Invalid([new FieldError(field, code)]);
         }
+        await mail.RequestDispatchAsync(cancellationToken);
         return new SubmitResult.Submitted(application.Id, token);
     }
 

@@ -47,6 +47,7 @@ public sealed partial class ProvisioningService(
     NpgsqlDataSource dataSource,
     IDirectoryProvisioning directory,
     IDataProtectionProvider dataProtection,
+    IMailDispatchTrigger mail,
     IOptions<OnboardingOptions> options,
     TimeProvider clock,
     ILogger<ProvisioningService> logger)
@@ -171,6 +172,8 @@ public sealed partial class ProvisioningService(
             Audit(db, current, "application.provisioned", new { username = username.Value, uidNumber = current.UidNumber });
             await db.SaveChangesAsync(cancellationToken);
         }
+        // The credentials mail was queued in step 3; send it now rather than at the next dispatcher run.
+        await mail.RequestDispatchAsync(cancellationToken);
         LogProvisioned(logger, username.Value, id);
         await StepDoneAsync(ProvisioningStep.Completed, id, cancellationToken);
         return ProvisioningOutcome.Provisioned;
@@ -189,9 +192,8 @@ public sealed partial class ProvisioningService(
         var link = CredentialLink.Issue(application.Id, application.DesiredUsername, SecretTokens.Hash(token),
             Protector.Protect(SecretTokens.NewPassword()), now);
         db.CredentialLinks.Add(link);
-        db.OutboxMails.Add(OutboxMail.Queue(
-            OnboardingMails.Credentials(application, options.Value.Link($"/welcome/{token}"), link.ExpiresAt),
-            $"credentials:{application.Id}", now));
+        OutboxMailer.Stage(db, OnboardingMails.Credentials(application, options.Value.Link($"/welcome/{token}"), link.ExpiresAt),
+            $"credentials:{application.Id}", now);
         Audit(db, application, "application.credentials-issued", new { expiresAt = link.ExpiresAt });
         await db.SaveChangesAsync(cancellationToken);
         return link;

@@ -39,12 +39,22 @@ public abstract record DecisionResult
 public sealed class ReviewService(
     IDbContextFactory<PortalDbContext> contexts,
     IProvisioningTrigger provisioning,
+    IMailDispatchTrigger mail,
     TimeProvider clock)
 {
     public async Task<(IReadOnlyList<AccountApplication> Items, int Total)> PageAsync(ReviewQuery query, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var q = db.Applications.AsNoTracking();
+        if (!string.IsNullOrWhiteSpace(query.Search))
+        {
+            // Email and username are value objects in the model; the search runs on their columns directly.
+            var pattern = $"%{Like.Escape(query.Search.Trim())}%";
+            q = db.Applications.FromSql($"""
+                SELECT * FROM account_applications
+                WHERE full_name ILIKE {pattern} ESCAPE '\' OR email ILIKE {pattern} ESCAPE '\' OR desired_username ILIKE {pattern} ESCAPE '\'
+                """).AsNoTracking();
+        }
         if (query.State is { } state)
         {
             q = q.Where(a => a.State == state);
@@ -60,13 +70,6 @@ public sealed class ReviewService(
         if (query.SubmittedTo is { } to)
         {
             q = q.Where(a => a.SubmittedAt < to);
-        }
-        if (!string.IsNullOrWhiteSpace(query.Search))
-        {
-            var pattern = $"%{Like.Escape(query.Search.Trim())}%";
-            q = q.Where(a => EF.Functions.ILike(a.FullName, pattern, "\\")
-                || EF.Functions.ILike(EF.Property<string>(a, nameof(AccountApplication.Email)), pattern, "\\")
-                || EF.Functions.ILike(EF.Property<string>(a, nameof(AccountApplication.DesiredUsername)), pattern, "\\"));
         }
         var total = await q.CountAsync(cancellationToken);
         IOrderedQueryable<AccountApplication> ordered = (query.SortBy, query.Descending) switch
@@ -111,8 +114,8 @@ public sealed class ReviewService(
         DecideAsync(id, reviewer, sourceAddress, "application.rejected", new { reason }, (db, application, now) =>
         {
             application.Reject(reviewer, reason, now);
-            db.OutboxMails.Add(OutboxMail.Queue(OnboardingMails.Rejected(application), $"rejected:{application.Id}", now));
-        }, afterCommit: null, cancellationToken);
+            OutboxMailer.Stage(db, OnboardingMails.Rejected(application), $"rejected:{application.Id}", now);
+        }, afterCommit: () => mail.RequestDispatchAsync(cancellationToken), cancellationToken);
 
     /// <summary>An administrator asks for another provisioning attempt now.</summary>
     public async Task<bool> RetryProvisioningAsync(Guid id, Username admin, string? sourceAddress, CancellationToken cancellationToken)

@@ -90,7 +90,17 @@ public sealed class TermsService(IDbContextFactory<PortalDbContext> contexts, Ti
         int? version, string? search, int skip, int take, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        var query = from a in db.TermsAcceptances.AsNoTracking()
+        var acceptances = db.TermsAcceptances.AsNoTracking();
+        if (!string.IsNullOrWhiteSpace(search))
+        {
+            var pattern = $"%{Like.Escape(search.Trim())}%";
+            acceptances = db.TermsAcceptances.FromSql($"""
+                SELECT t.* FROM terms_acceptances t
+                WHERE t.username ILIKE {pattern} ESCAPE '\'
+                   OR t.username IN (SELECT username FROM accounts WHERE display_name ILIKE {pattern} ESCAPE '\')
+                """).AsNoTracking();
+        }
+        var query = from a in acceptances
                     join account in db.Accounts.AsNoTracking() on a.Username equals account.Username into accounts
                     from account in accounts.DefaultIfEmpty()
                     select new { a, DisplayName = account == null ? null : account.DisplayName };
@@ -98,14 +108,8 @@ public sealed class TermsService(IDbContextFactory<PortalDbContext> contexts, Ti
         {
             query = query.Where(x => x.a.Version == v);
         }
-        if (!string.IsNullOrWhiteSpace(search))
-        {
-            var pattern = $"%{Like.Escape(search.Trim())}%";
-            query = query.Where(x => EF.Functions.ILike((string)(object)x.a.Username, pattern, "\\")
-                || (x.DisplayName != null && EF.Functions.ILike(x.DisplayName, pattern, "\\")));
-        }
         var total = await query.CountAsync(cancellationToken);
-        var rows = await query.OrderByDescending(x => x.a.AcceptedAt).Skip(skip).Take(take)
+        var rows = await query.OrderByDescending(x => x.a.AcceptedAt).ThenByDescending(x => x.a.Version).ThenBy(x => x.a.Id).Skip(skip).Take(take)
             .Select(x => new { x.a.Username, x.DisplayName, x.a.Version, x.a.AcceptedAt, x.a.SourceAddress })
             .ToListAsync(cancellationToken);
         return ([.. rows.Select(r => new TermsAcceptanceRow(r.Username.Value, r.DisplayName, r.Version, r.AcceptedAt, r.SourceAddress))], total);

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Portal.Domain.Accounts;
+using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Onboarding;
 using Portal.Infrastructure.Terms;
 
@@ -21,9 +22,9 @@ public sealed class OnboardingServices
         });
         var directory = LdapTestUsers.Directory(ldapPort);
         Terms = new TermsService(database.ContextFactory(), Clock);
-        Applications = new ApplicationService(database.ContextFactory(), directory, Terms, Options, Clock);
-        Review = new ReviewService(database.ContextFactory(), Trigger, Clock);
-        Provisioning = new ProvisioningService(database.ContextFactory(), database.DataSource, directory, DataProtection, Options, Clock,
+        Applications = new ApplicationService(database.ContextFactory(), directory, Terms, MailTrigger, Options, Clock);
+        Review = new ReviewService(database.ContextFactory(), Trigger, MailTrigger, Clock);
+        Provisioning = new ProvisioningService(database.ContextFactory(), database.DataSource, directory, DataProtection, MailTrigger, Options, Clock,
             NullLogger<ProvisioningService>.Instance);
         Credentials = new CredentialService(database.ContextFactory(), DataProtection, Clock);
     }
@@ -32,6 +33,9 @@ public sealed class OnboardingServices
     public IOptions<OnboardingOptions> Options { get; }
     public IDataProtectionProvider DataProtection { get; } = new EphemeralDataProtectionProvider();
     public CountingTrigger Trigger { get; } = new();
+
+    /// <summary>No scheduler here: mail stays queued in the outbox, where the tests read it.</summary>
+    public IMailDispatchTrigger MailTrigger { get; } = new NoDispatch();
     public TermsService Terms { get; }
     public ApplicationService Applications { get; }
     public ReviewService Review { get; }
@@ -65,6 +69,11 @@ public sealed class OnboardingServices
         var (id, _, uid) = await SubmitAsync();
         Assert.IsType<DecisionResult.Decided>(await Review.ApproveAsync(id, Username.Parse("staff1"), null, CancellationToken.None));
         return (id, uid);
+    }
+
+    private sealed class NoDispatch : IMailDispatchTrigger
+    {
+        public Task RequestDispatchAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 
     public sealed class CountingTrigger : IProvisioningTrigger

@@ -64,6 +64,20 @@ public sealed partial class LocalizationTests
         }
     }
 
-    [GeneratedRegex("""T\["(?<key>[A-Za-z]+\.[A-Za-z.]+)"\]""")]
+    /// <summary>Keys built at run time from a domain value: every value of the enum (or code list) must have its text.</summary>
+    [Fact]
+    public void KeyFamilies_EveryDomainValue_HasText()
+    {
+        var known = Keys("Text.resx");
+        var expected = Enum.GetValues<Portal.Domain.Onboarding.ApplicationState>().SelectMany(s => new[] { $"State.{s}", $"Status.Explain.{s}" })
+            .Concat(Enum.GetValues<Portal.Infrastructure.Onboarding.WithdrawResult>().Select(r => $"Status.Withdraw.{r}"))
+            .Concat(Enum.GetValues<Portal.Domain.Accounts.Role>().Select(r => $"Role.{r}"))
+            .Concat(Enum.GetValues<Portal.Infrastructure.Accounts.SignInFailure>().Select(f => $"SignIn.Failed.{f}"))
+            .Concat(typeof(Portal.Domain.Onboarding.ApplicationForm.Codes).GetFields().Select(f => $"Apply.Error.{f.GetRawConstantValue()}"));
+
+        Assert.DoesNotContain(expected, k => !known.Contains(k));
+    }
+
+    [GeneratedRegex("""T\["(?<key>[A-Za-z]+\.[A-Za-z0-9.]+)"\]""")]
     private static partial Regex TextKey();
 }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Mvc;
 using Portal.Domain.Accounts;
 using Portal.Infrastructure.Audit;
+using Portal.Infrastructure.Terms;
 
 namespace Portal.Auth;
 
@@ -13,6 +14,7 @@ public static class AuthenticationSetup
     public const string SignOutPath = "/account/sign-out";
     public const string AccessDeniedPath = "/account/access-denied";
     public const string ChangePasswordPath = "/account/change-password";
+    public const string TermsPath = "/account/terms";
 
     public const string StaffPolicy = "Staff";
     public const string AdminPolicy = "Admin";
@@ -51,6 +53,26 @@ public static class AuthenticationSetup
             {
                 context.Response.Redirect(ChangePasswordPath);
                 return;
+            }
+            await next(context);
+        });
+
+    /// <summary>
+    /// A person who has not accepted the terms in force sees only the terms until they accept (after any forced
+    /// password change). A new version therefore asks everyone again, before anything else.
+    /// </summary>
+    public static IApplicationBuilder UseTermsGate(this IApplicationBuilder app) =>
+        app.Use(async (context, next) =>
+        {
+            if (context.User.Identity?.IsAuthenticated == true && !context.User.MustChangePasswordNow()
+                && !IsAllowedWhilePasswordMustChange(context.Request.Path))
+            {
+                var current = await context.RequestServices.GetRequiredService<TermsService>().CurrentAsync(context.RequestAborted);
+                if (context.User.AcceptedTerms() < current.Version)
+                {
+                    context.Response.Redirect($"{TermsPath}?returnUrl={Uri.EscapeDataString(context.Request.Path + context.Request.QueryString)}");
+                    return;
+                }
             }
             await next(context);
         });

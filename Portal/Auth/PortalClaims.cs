@@ -9,6 +9,7 @@ public static class PortalClaims
 {
     public const string DisplayName = "portal:display_name";
     public const string MustChangePassword = "portal:must_change_password";
+    public const string AcceptedTermsVersion = "portal:terms_version";
 
     public static ClaimsPrincipal For(Account account)
     {
@@ -17,6 +18,7 @@ public static class PortalClaims
             new(ClaimTypes.Name, account.Username.Value),
             new(DisplayName, account.DisplayName),
             new(ClaimTypes.Role, account.Role.ToString()),
+            new(AcceptedTermsVersion, (account.AcceptedTermsVersion ?? 0).ToString(System.Globalization.CultureInfo.InvariantCulture)),
         ];
         if (account.Email is { } email)
         {
@@ -30,6 +32,9 @@ public static class PortalClaims
     }
 
     public static bool MustChangePasswordNow(this ClaimsPrincipal user) => user.HasClaim(MustChangePassword, "true");
+
+    public static int AcceptedTerms(this ClaimsPrincipal user) =>
+        int.TryParse(user.FindFirstValue(AcceptedTermsVersion), System.Globalization.CultureInfo.InvariantCulture, out var version) ? version : 0;
 
     public static Role? PortalRole(this ClaimsPrincipal user) =>
         Enum.TryParse<Role>(user.FindFirstValue(ClaimTypes.Role), out var role) ? role : null;
