@@ -53,7 +53,9 @@ public sealed partial class LdapDirectory : IDirectoryProvisioning
             catch (DirectoryOperationException e) when (e.Response?.ResultCode == ResultCode.ConstraintViolation)
             {
                 // The unique overlay: the email address or uidNumber already belongs to another entry.
-                throw new DirectoryConflictException($"The directory refused the entry for {person.Username}: {e.Response.ErrorMessage}");
+                throw new DirectoryConflictException(
+                    $"The directory refused the entry for {person.Username}: {e.Response.ErrorMessage}. If it names uidNumber, the directory " +
+                    "already uses numbers from the portal's range: move the uid_numbers sequence past them (README, 'Provisioning').");
             }
         }, cancellationToken);
 

@@ -29,6 +29,8 @@ public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>
             StartServer();
             var addresses = Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses;
             ServerAddress = new Uri(addresses.First());
+            // The portal migrated its database at start; give it uidNumbers no earlier run left in the test slapd.
+            await OnboardingServices.UseOwnUidBlockAsync(_database);
         }
     }
 
