@@ -1,4 +1,6 @@
+using System.Net;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.HttpOverrides;
 using Portal.Auth;
 using Portal.Components;
 using Portal.Hosting;
@@ -24,6 +26,18 @@ builder.Services.AddHealthChecks()
     .AddCheck<DatabaseReadinessCheck>("database", tags: ["ready"])
     .AddCheck<DirectoryReadinessCheck>("ldap", tags: ["ready"]);
 
+// Behind a reverse proxy the client's address (audit, sign-in throttling) comes from X-Forwarded-For, trusted
+// only from the proxies listed here; without the list every person would share the proxy's address.
+var trustedProxies = builder.Configuration.GetSection("Network:TrustedProxies").Get<string[]>() ?? [];
+builder.Services.Configure<ForwardedHeadersOptions>(options =>
+{
+    options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
+    foreach (var proxy in trustedProxies)
+    {
+        options.KnownProxies.Add(IPAddress.Parse(proxy));
+    }
+});
+
 var app = builder.Build();
 
 if (migrateOnly || app.Configuration.GetValue("Database:MigrateOnStart", true))
@@ -35,6 +49,10 @@ if (migrateOnly || app.Configuration.GetValue("Database:MigrateOnStart", true))
     }
 }
 
+if (trustedProxies.Length > 0)
+{
+    app.UseForwardedHeaders();
+}
 if (!app.Environment.IsDevelopment())
 {
     app.UseExceptionHandler("/error", createScopeForErrors: true);

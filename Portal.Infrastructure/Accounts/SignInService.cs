@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Infrastructure.Audit;
@@ -19,6 +20,9 @@ public enum SignInFailure
     InvalidCredentials,
 
     DirectoryUnavailable,
+
+    /// <summary>Too many recent failures for this account or address; the directory was not asked. See <see cref="SignInResult.Failed.RetryAfter"/>.</summary>
+    Throttled,
 }
 
 public abstract record SignInResult
@@ -29,17 +33,30 @@ public abstract record SignInResult
 
     public sealed record Succeeded(Account Account) : SignInResult;
 
-    public sealed record Failed(SignInFailure Failure) : SignInResult;
+    /// <param name="Failure">Why.</param>
+    /// <param name="RetryAfter">For <see cref="SignInFailure.Throttled"/>: how long until the next attempt is accepted.</param>
+    public sealed record Failed(SignInFailure Failure, TimeSpan? RetryAfter = null) : SignInResult;
 }
 
-/// <summary>Checks a username and password against LDAP, keeps the account record in step, and audits the attempt.</summary>
+/// <summary>
+/// Checks a username and password against LDAP, keeps the account record in step, and audits the attempt.
+/// Failures are counted by <see cref="SignInThrottle"/>; while it refuses, the directory is not asked.
+/// </summary>
 public sealed partial class SignInService(
     IDirectory directory,
     IDbContextFactory<PortalDbContext> contexts,
     AuditLog audit,
     TimeProvider clock,
-    ILogger<SignInService> logger)
+    ILogger<SignInService> logger,
+    SignInThrottle throttle)
 {
+    /// <summary>With the default throttling limits, on the same database and clock (for callers without a container).</summary>
+    public SignInService(IDirectory directory, IDbContextFactory<PortalDbContext> contexts, AuditLog audit, TimeProvider clock,
+        ILogger<SignInService> logger)
+        : this(directory, contexts, audit, clock, logger, new SignInThrottle(contexts, clock, Options.Create(new SignInThrottleOptions())))
+    {
+    }
+
     public async Task<SignInResult> SignInAsync(string? username, string? password, string? sourceAddress, CancellationToken cancellationToken)
     {
         var anonymous = new AuditActor(Domain.Audit.AuditEvent.Anonymous, sourceAddress);
@@ -50,6 +67,13 @@ public sealed partial class SignInService(
         if (!Username.TryParse(username.Trim().ToLowerInvariant(), out var name))
         {
             return new SignInResult.Failed(SignInFailure.MalformedUsername);
+        }
+
+        var decision = await throttle.CheckAsync(name, sourceAddress, cancellationToken);
+        if (!decision.IsAllowed)
+        {
+            LogThrottled(logger, name.Value, sourceAddress, decision.RetryAfter, decision.LockedOut);
+            return new SignInResult.Failed(SignInFailure.Throttled, decision.RetryAfter);
         }
 
         DirectoryAuthentication outcome;
@@ -66,10 +90,12 @@ public sealed partial class SignInService(
         switch (outcome)
         {
             case DirectoryAuthentication.Refused refused:
+                await throttle.RecordFailureAsync(name, sourceAddress, cancellationToken);
                 await audit.RecordAsync(anonymous, "auth.sign-in-refused", name.Value, new { reason = refused.Reason.ToString() }, cancellationToken);
                 return new SignInResult.Failed(SignInFailure.InvalidCredentials);
             case DirectoryAuthentication.Succeeded succeeded:
                 var account = await RecordSignInAsync(succeeded.User, cancellationToken);
+                await throttle.ClearAsync(name, cancellationToken);
                 await audit.RecordAsync(new AuditActor(name.Value, sourceAddress), "auth.sign-in", name.Value,
                     new { role = account.Role.ToString(), mustChangePassword = account.MustChangePassword }, cancellationToken);
                 return new SignInResult.Succeeded(account);
@@ -106,6 +132,9 @@ public sealed partial class SignInService(
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sign-in of {Uid} from {Address} throttled for {RetryAfter} (locked out: {LockedOut})")]
+    private static partial void LogThrottled(ILogger logger, string uid, string? address, TimeSpan retryAfter, bool lockedOut);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Sign-in unavailable: {Reason}")]
     private static partial void LogDirectoryUnavailable(ILogger logger, string reason);

@@ -165,9 +165,7 @@ public sealed partial class OnboardingEndToEndTests(BrowserFixture browser, Kest
 
     private static async Task SignInAcceptingTermsAsync(PortalPage portalPage, string username, string password)
     {
-        await portalPage.SignInAsync(username, password);
-        // A person who never accepted the terms sees them first.
-        await portalPage.Page.GetByTestId("accept-terms").ClickAsync();
+        await portalPage.SignInAcceptingTermsAsync(username, password);
         await Expect(portalPage.Page.GetByTestId("greeting")).ToBeVisibleAsync();
     }
 

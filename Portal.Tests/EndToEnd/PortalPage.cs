@@ -35,6 +35,18 @@ public sealed class PortalPage : IAsyncDisposable
         await Page.GetByTestId("sign-in-submit").ClickAsync();
     }
 
+    /// <summary>Signs in and, when the portal first shows the terms in force (until they were accepted once), accepts them.</summary>
+    public async Task SignInAcceptingTermsAsync(string username, string password)
+    {
+        await SignInAsync(username, password);
+        await Page.WaitForURLAsync(url => !url.Contains("/account/sign-in", StringComparison.Ordinal));
+        if (Page.Url.Contains("/account/terms", StringComparison.Ordinal))
+        {
+            await Page.GetByTestId("accept-terms").ClickAsync();
+            await Page.WaitForURLAsync(url => !url.Contains("/account/terms", StringComparison.Ordinal));
+        }
+    }
+
     /// <summary>Waits until the page's circuit is live, so clicks reach the server.</summary>
     public async Task WaitUntilInteractiveAsync() =>
         await Expect(Page.GetByTestId("app-shell")).ToHaveAttributeAsync("data-interactive", "true");

@@ -20,7 +20,7 @@ public sealed partial class SignInEndToEndTests(BrowserFixture browser, KestrelP
             await page.GotoAsync("/");
             await Expect(page).ToHaveURLAsync(SignInUrl());
 
-            await portalPage.SignInAsync(env.AdminUsername, env.AdminPassword);
+            await portalPage.SignInAcceptingTermsAsync(env.AdminUsername, env.AdminPassword);
 
             await Expect(page.GetByTestId("greeting")).ToContainTextAsync("Welcome, Portal Administrator");
             await Expect(page.GetByTestId("nav-admin")).ToBeVisibleAsync();
@@ -62,7 +62,7 @@ public sealed partial class SignInEndToEndTests(BrowserFixture browser, KestrelP
         var page = portalPage.Page;
         await portalPage.RunAsync(nameof(SignIn_Student_SeesNoAdminNavigationAndIsDeniedAdminPages), async () =>
         {
-            await portalPage.SignInAsync(uid, "Student-password-1");
+            await portalPage.SignInAcceptingTermsAsync(uid, "Student-password-1");
 
             await Expect(page.GetByTestId("greeting")).ToBeVisibleAsync();
             await portalPage.WaitUntilInteractiveAsync();
@@ -106,7 +106,7 @@ public sealed partial class SignInEndToEndTests(BrowserFixture browser, KestrelP
             await page.ReloadAsync();
             await Expect(page.Locator("html")).ToHaveAttributeAsync("lang", "ja");
 
-            await portalPage.SignInAsync(env.AdminUsername, env.AdminPassword);
+            await portalPage.SignInAcceptingTermsAsync(env.AdminUsername, env.AdminPassword);
             await Expect(page.GetByTestId("greeting")).ToContainTextAsync("ようこそ");
             await portalPage.WaitUntilInteractiveAsync();
             await page.GetByTestId("toggle-details").ClickAsync();
@@ -129,7 +129,7 @@ public sealed partial class SignInEndToEndTests(BrowserFixture browser, KestrelP
             await portalPage.SignInAsync(uid, "wrong-password-12");
             await Expect(page.GetByTestId("sign-in-error")).ToBeVisibleAsync();
             var env = TestEnvironment.Current;
-            await portalPage.SignInAsync(env.AdminUsername, env.AdminPassword);
+            await portalPage.SignInAcceptingTermsAsync(env.AdminUsername, env.AdminPassword);
             await Expect(page.GetByTestId("greeting")).ToBeVisibleAsync();
 
             await page.GotoAsync("/admin/audit");
@@ -153,7 +153,7 @@ public sealed partial class SignInEndToEndTests(BrowserFixture browser, KestrelP
         await portalPage.RunAsync(nameof(SignOut_SignedInAdmin_ReturnsToSignInAndForgetsSession), async () =>
         {
             var env = TestEnvironment.Current;
-            await portalPage.SignInAsync(env.AdminUsername, env.AdminPassword);
+            await portalPage.SignInAcceptingTermsAsync(env.AdminUsername, env.AdminPassword);
             await Expect(page.GetByTestId("greeting")).ToBeVisibleAsync();
 
             await page.GetByTestId("sign-out").ClickAsync();

@@ -23,6 +23,26 @@ public static partial class HttpSignIn
         return await client.PostAsync(new Uri(AuthenticationSetup.SignInPath, UriKind.Relative), new FormUrlEncodedContent(form));
     }
 
+    /// <summary>Signs in, then accepts the terms in force if the portal asks for them first (it does until accepted once).</summary>
+    public static async Task SignInAcceptingTermsAsync(HttpClient client, string username, string password)
+    {
+        var signIn = await PostAsync(client, username, password);
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, signIn.StatusCode);
+        var home = await client.GetAsync(new Uri("/", UriKind.Relative));
+        if (home.StatusCode != System.Net.HttpStatusCode.Redirect || home.Headers.Location?.OriginalString.Contains(AuthenticationSetup.TermsPath, StringComparison.Ordinal) != true)
+        {
+            return;
+        }
+        var page = await client.GetStringAsync(home.Headers.Location);
+        var accepted = await client.PostAsync(new Uri(AuthenticationSetup.TermsPath, UriKind.Relative), new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["_handler"] = "accept-terms",
+            ["__RequestVerificationToken"] = AntiforgeryToken(page),
+            ["Version"] = TermsVersionField().Match(page).Groups["version"].Value,
+        }));
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, accepted.StatusCode);
+    }
+
     public static string AntiforgeryToken(string html)
     {
         var match = TokenInput().Match(html);
@@ -32,4 +52,7 @@ public static partial class HttpSignIn
 
     [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"(?<token>[^\"]+)\"")]
     private static partial Regex TokenInput();
+
+    [GeneratedRegex("name=\"Version\" value=\"(?<version>\\d+)\"")]
+    private static partial Regex TermsVersionField();
 }

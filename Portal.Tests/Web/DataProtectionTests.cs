@@ -15,6 +15,8 @@ public sealed class DataProtectionTests(InProcessPortal app) : IClassFixture<InP
         var options = new WebApplicationFactoryClientOptions { AllowAutoRedirect = false };
         using var first = app.CreateClient(options);
         var env = TestEnvironment.Current;
+        await HttpSignIn.SignInAcceptingTermsAsync(first, env.AdminUsername, env.AdminPassword);
+        // The cookie re-issued after accepting the terms is the one a second node must accept.
         var signIn = await HttpSignIn.PostAsync(first, env.AdminUsername, env.AdminPassword);
         var cookie = signIn.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith(AuthenticationSetup.CookieName + "=", StringComparison.Ordinal)).Split(';')[0];
 

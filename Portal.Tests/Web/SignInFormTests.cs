@@ -49,6 +49,8 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
         var cookie = Assert.Single(response.Headers.GetValues("Set-Cookie"), c => c.StartsWith(AuthenticationSetup.CookieName + "=", StringComparison.Ordinal));
         Assert.Contains("httponly", cookie, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("samesite=lax", cookie, StringComparison.OrdinalIgnoreCase);
+        // Signed in: the admin page is reachable, once the terms in force are accepted.
+        await HttpSignIn.SignInAcceptingTermsAsync(client, env.AdminUsername, env.AdminPassword);
         Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/admin/audit", UriKind.Relative))).StatusCode);
     }
 
@@ -124,7 +126,7 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
     {
         using var client = Client();
         var env = TestEnvironment.Current;
-        await HttpSignIn.PostAsync(client, env.AdminUsername, env.AdminPassword);
+        await HttpSignIn.SignInAcceptingTermsAsync(client, env.AdminUsername, env.AdminPassword);
         var home = await client.GetStringAsync(new Uri("/", UriKind.Relative));
         var token = HttpSignIn.AntiforgeryToken(home);
 
@@ -141,7 +143,7 @@ public sealed partial class SignInFormTests(InProcessPortal app) : IClassFixture
     {
         using var client = Client();
         var env = TestEnvironment.Current;
-        await HttpSignIn.PostAsync(client, env.AdminUsername, env.AdminPassword);
+        await HttpSignIn.SignInAcceptingTermsAsync(client, env.AdminUsername, env.AdminPassword);
 
         var response = await client.PostAsync(new Uri(AuthenticationSetup.SignOutPath, UriKind.Relative), new FormUrlEncodedContent([]));
 
