@@ -43,6 +43,18 @@ public static partial class HttpSignIn
         Assert.Equal(System.Net.HttpStatusCode.Redirect, accepted.StatusCode);
     }
 
+    /// <summary>The redirect target as a local path; fails when it points at another host.</summary>
+    public static string LocalTarget(HttpResponseMessage response)
+    {
+        var location = response.Headers.Location ?? throw new InvalidOperationException($"{response.StatusCode} without Location");
+        if (!location.IsAbsoluteUri)
+        {
+            return location.OriginalString;
+        }
+        Assert.Equal("localhost", location.Host);
+        return location.PathAndQuery;
+    }
+
     public static string AntiforgeryToken(string html)
     {
         var match = TokenInput().Match(html);
