@@ -2,10 +2,12 @@ using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
 using Portal.Domain.Audit;
 using Portal.Domain.Onboarding;
+using Portal.Domain.Servers;
 using Portal.Domain.Terms;
 using Portal.Infrastructure.Accounts;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Security;
+using Portal.Infrastructure.Servers;
 
 namespace Portal.Infrastructure.Persistence;
 
@@ -24,6 +26,11 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) :
     public DbSet<TermsAcceptance> TermsAcceptances => Set<TermsAcceptance>();
     public DbSet<OutboxMail> OutboxMails => Set<OutboxMail>();
     public DbSet<SignInFailureRecord> SignInFailures => Set<SignInFailureRecord>();
+    public DbSet<UserServer> Servers => Set<UserServer>();
+    public DbSet<ServerSession> ServerSessions => Set<ServerSession>();
+    public DbSet<GpuAssignment> GpuAssignments => Set<GpuAssignment>();
+    public DbSet<ResourcePlan> ResourcePlans => Set<ResourcePlan>();
+    public DbSet<QuotaOverride> QuotaOverrides => Set<QuotaOverride>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDbContext).Assembly);
