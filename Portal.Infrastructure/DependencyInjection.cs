@@ -16,6 +16,7 @@ using Portal.Infrastructure.Onboarding;
 using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Infrastructure.Security;
+using Portal.Infrastructure.Servers;
 using Portal.Infrastructure.Terms;
 
 namespace Portal.Infrastructure;
@@ -65,6 +66,15 @@ public static class DependencyInjection
         services.AddSingleton<CredentialService>();
         services.AddSingleton<ProvisioningService>();
         services.AddSingleton<IProvisioningTrigger, QuartzProvisioningTrigger>();
+
+        services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section));
+        services.AddSingleton<GpuInventory>();
+        services.AddSingleton<QuotaService>();
+        services.AddSingleton<ServerChanges>();
+        services.AddHostedService(sp => sp.GetRequiredService<ServerChanges>());
+        services.AddSingleton<ServerService>();
+        services.AddSingleton<ServerReconciler>();
+        services.AddSingleton<IServerJobTrigger, QuartzServerJobTrigger>();
         services.AddPortalJobs(configuration, connectionString);
         return services;
     }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Onboarding;
+using Portal.Infrastructure.Servers;
 using Quartz;
 
 namespace Portal.Infrastructure.Jobs;
@@ -16,7 +17,8 @@ public static class JobsSetup
     {
         services.AddQuartz(quartz =>
         {
-            quartz.UseDefaultThreadPool(Math.Max(2, configuration.GetValue("Jobs:MaxConcurrency", 4)));
+            // Server jobs mostly wait on a backend; enough slots that many users starting at once do not queue.
+            quartz.UseDefaultThreadPool(Math.Max(2, configuration.GetValue("Jobs:MaxConcurrency", 20)));
             quartz.UsePersistentStore(store =>
             {
                 store.UsePostgres(connectionString);
@@ -24,6 +26,7 @@ public static class JobsSetup
             });
             quartz.AddProvisioningJobs(configuration);
             quartz.AddMailJobs();
+            quartz.AddServerJobs(configuration);
         });
         services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
         return services;

@@ -11,5 +11,5 @@ public abstract class MigratedDatabaseTest : IAsyncLifetime
         await Database.MigrateAsync();
     }
 
-    public Task DisposeAsync() => Database.DisposeAsync();
+    public virtual Task DisposeAsync() => Database.DisposeAsync();
 }

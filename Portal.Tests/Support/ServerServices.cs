@@ -1,0 +1,114 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+using Portal.Domain.Servers;
+using Portal.Infrastructure.Servers;
+using Portal.Infrastructure.Servers.LocalProcess;
+
+namespace Portal.Tests.Support;
+
+/// <summary>
+/// The server services wired to one test database and a real local-process backend (its own folders and ports), as
+/// the portal wires them; the job trigger records requests and <see cref="SettleAsync"/> runs the job's logic.
+/// </summary>
+public sealed class ServerServices : IDisposable
+{
+    private static int _portBlock;
+
+    public ServerServices(TestDatabase database, IReadOnlyList<GpuDevice>? gpus = null, string? jupyterCommand = null,
+        TimeProvider? clock = null, string? root = null, int? portStart = null)
+    {
+        Database = database;
+        Clock = clock ?? TimeProvider.System;
+        Root = root ?? Directory.CreateTempSubdirectory("portal-servers-").FullName;
+        PortStart = portStart ?? 40_000 + (Interlocked.Increment(ref _portBlock) % 200 * 50) + (Environment.ProcessId % 7 * 1000);
+        Options = Microsoft.Extensions.Options.Options.Create(new ServerOptions
+        {
+            Backend = "local",
+            Gpus = [.. gpus ?? [new GpuDevice(0, "GPU-test-0", "Test GPU", 16384, "550.00"), new GpuDevice(1, "GPU-test-1", "Test GPU", 16384, "550.00")]],
+            DiscoverGpus = false,
+            IdleTimeout = TimeSpan.FromHours(2),
+            IdleWarning = TimeSpan.FromMinutes(10),
+        });
+        Backend = NewBackend(jupyterCommand);
+        Changes = new ServerChanges(database.DataSource, NullLogger<ServerChanges>.Instance);
+        Gpus = new GpuInventory(Options, NullLogger<GpuInventory>.Instance);
+        Quotas = new QuotaService(database.ContextFactory());
+        Servers = new ServerService(database.ContextFactory(), Quotas, Gpus, Jobs, Changes, Options, Clock);
+        Reconciler = NewReconciler(Backend);
+    }
+
+    public TestDatabase Database { get; }
+    public TimeProvider Clock { get; }
+    public string Root { get; }
+    public int PortStart { get; }
+    public IOptions<ServerOptions> Options { get; }
+    public LocalProcessBackend Backend { get; private set; }
+    public ServerChanges Changes { get; }
+    public GpuInventory Gpus { get; }
+    public QuotaService Quotas { get; }
+    public ServerService Servers { get; }
+    public ServerReconciler Reconciler { get; private set; }
+    public RecordingJobs Jobs { get; } = new();
+
+    /// <summary>A fresh backend and reconciler over the same folders: what a restarted portal has.</summary>
+    public void Restart()
+    {
+        Backend.Dispose();
+        Backend = NewBackend(null);
+        Reconciler = NewReconciler(Backend);
+    }
+
+    public LocalProcessBackend NewBackend(string? jupyterCommand) => new(Microsoft.Extensions.Options.Options.Create(new LocalProcessOptions
+    {
+        PortRangeStart = PortStart,
+        PortRangeEnd = PortStart + 49,
+        HomeRoot = Path.Combine(Root, "homes"),
+        StateDirectory = Path.Combine(Root, "state"),
+        JupyterCommand = jupyterCommand ?? "/usr/bin/jupyter-notebook",
+        StartTimeoutSeconds = 60,
+    }), Clock, NullLogger<LocalProcessBackend>.Instance);
+
+    private ServerReconciler NewReconciler(ISpawnerBackend backend) =>
+        new(Database.ContextFactory(), [backend], Gpus, Quotas, Changes, Clock, NullLogger<ServerReconciler>.Instance);
+
+    /// <summary>Runs the server's job until it has nothing more to do, honouring the delays it asks for (bounded).</summary>
+    public async Task SettleAsync(Guid serverId, TimeSpan? limit = null)
+    {
+        var deadline = DateTime.UtcNow + (limit ?? TimeSpan.FromSeconds(90));
+        while (await Reconciler.ReconcileAsync(serverId, CancellationToken.None) is { } again)
+        {
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Server {serverId} did not settle.");
+            }
+            await Task.Delay(again);
+        }
+    }
+
+    public void Dispose()
+    {
+        Backend.Dispose();
+        // Whatever a test left running is stopped by the test itself; the folders go here.
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A process that just exited may still hold a file; the temp folder is cleaned by the OS later.
+        }
+    }
+
+    public sealed class RecordingJobs : IServerJobTrigger
+    {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<Guid> _requests = new();
+
+        public IReadOnlyCollection<Guid> Requests => _requests;
+
+        public Task ReconcileSoonAsync(Guid serverId, CancellationToken cancellationToken)
+        {
+            _requests.Enqueue(serverId);
+            return Task.CompletedTask;
+        }
+    }
+}
