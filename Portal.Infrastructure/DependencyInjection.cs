@@ -17,6 +17,7 @@ using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Infrastructure.Security;
 using Portal.Infrastructure.Servers;
+using Portal.Infrastructure.Servers.LocalProcess;
 using Portal.Infrastructure.Terms;
 
 namespace Portal.Infrastructure;
@@ -75,6 +76,7 @@ public static class DependencyInjection
         services.AddSingleton<ServerService>();
         services.AddSingleton<ServerReconciler>();
         services.AddSingleton<IServerJobTrigger, QuartzServerJobTrigger>();
+        services.AddLocalProcessBackend(configuration);
         services.AddPortalJobs(configuration, connectionString);
         return services;
     }

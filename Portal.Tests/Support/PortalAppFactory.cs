@@ -13,7 +13,10 @@ namespace Portal.Tests.Support;
 public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>? overrides)
     : WebApplicationFactory<Program>, IAsyncLifetime
 {
+    private static int _instances;
     private readonly TestDatabase _database = new();
+    private readonly string _root = Directory.CreateTempSubdirectory("portal-app-").FullName;
+    private readonly int _portStart = 45_000 + (Interlocked.Increment(ref _instances) % 100 * 50);
 
     public TestDatabase Database => _database;
 
@@ -43,6 +46,21 @@ public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>
             builder.UseSetting(key, value);
         }
         builder.UseSetting("Database:MigrationsDirectory", TestDatabase.MigrationsDirectory);
+        // Users' Jupyter servers: local processes in folders and ports of this instance's own, and a configured GPU
+        // list (this machine has no GPU; the default plan asks for one).
+        builder.UseSetting("LocalProcess:HomeRoot", Path.Combine(_root, "homes"));
+        builder.UseSetting("LocalProcess:StateDirectory", Path.Combine(_root, "state"));
+        builder.UseSetting("LocalProcess:PortRangeStart", _portStart.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        builder.UseSetting("LocalProcess:PortRangeEnd", (_portStart + 49).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        builder.UseSetting("Servers:DiscoverGpus", "false");
+        for (var i = 0; i < 4; i++)
+        {
+            builder.UseSetting($"Servers:Gpus:{i}:Index", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            builder.UseSetting($"Servers:Gpus:{i}:Uuid", $"GPU-test-{i}");
+            builder.UseSetting($"Servers:Gpus:{i}:Model", "Test GPU");
+            builder.UseSetting($"Servers:Gpus:{i}:MemoryMiB", "16384");
+            builder.UseSetting($"Servers:Gpus:{i}:DriverVersion", "550.00");
+        }
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {
             builder.UseSetting(key, value);
