@@ -17,6 +17,7 @@ using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Infrastructure.Security;
 using Portal.Infrastructure.Servers;
+using Portal.Infrastructure.Servers.JupyterHub;
 using Portal.Infrastructure.Servers.LocalProcess;
 using Portal.Infrastructure.Terms;
 
@@ -77,6 +78,10 @@ public static class DependencyInjection
         services.AddSingleton<ServerReconciler>();
         services.AddSingleton<IServerJobTrigger, QuartzServerJobTrigger>();
         services.AddLocalProcessBackend(configuration);
+        if (configuration.GetSection(JupyterHubOptions.Section).Exists())
+        {
+            services.AddJupyterHubBackend(configuration);
+        }
         services.AddPortalJobs(configuration, connectionString);
         return services;
     }

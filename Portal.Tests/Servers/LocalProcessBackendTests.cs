@@ -27,7 +27,8 @@ public sealed class LocalProcessBackendTests : IAsyncLifetime
     ];
 
     // Each test gets ports of its own, in a block that differs between test runs that may share the machine.
-    private static readonly int PortBase = 26000 + (Random.Shared.Next(0, 30) * 100);
+    // Clear of the services' fixed ports (22525, 23389, 25432, 28000–28099, 30000–30099).
+    private static readonly int PortBase = 32000 + (Random.Shared.Next(0, 30) * 100);
     private static int _portBlock;
 
     private readonly string _root = System.IO.Directory.CreateTempSubdirectory("portal-local-").FullName;
