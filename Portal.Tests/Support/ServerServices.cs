@@ -14,22 +14,26 @@ public sealed class ServerServices : IDisposable
 {
     private static int _portBlock;
 
+    private readonly Func<ISpawnerBackend>? _backendFactory;
+
+    // backendFactory: another backend than local processes (a JupyterHub one); called again on Restart().
     public ServerServices(TestDatabase database, IReadOnlyList<GpuDevice>? gpus = null, string? jupyterCommand = null,
-        TimeProvider? clock = null, string? root = null, int? portStart = null)
+        TimeProvider? clock = null, string? root = null, int? portStart = null, Func<ISpawnerBackend>? backendFactory = null)
     {
+        _backendFactory = backendFactory;
         Database = database;
         Clock = clock ?? TimeProvider.System;
         Root = root ?? Directory.CreateTempSubdirectory("portal-servers-").FullName;
         PortStart = portStart ?? 40_000 + (Interlocked.Increment(ref _portBlock) % 200 * 50) + (Environment.ProcessId % 7 * 1000);
         Options = Microsoft.Extensions.Options.Options.Create(new ServerOptions
         {
-            Backend = "local",
+            Backend = backendFactory?.Invoke().Name ?? "local",
             Gpus = [.. gpus ?? [new GpuDevice(0, "GPU-test-0", "Test GPU", 16384, "550.00"), new GpuDevice(1, "GPU-test-1", "Test GPU", 16384, "550.00")]],
             DiscoverGpus = false,
             IdleTimeout = TimeSpan.FromHours(2),
             IdleWarning = TimeSpan.FromMinutes(10),
         });
-        Backend = NewBackend(jupyterCommand);
+        Backend = backendFactory?.Invoke() ?? NewBackend(jupyterCommand);
         Changes = new ServerChanges(database.DataSource, NullLogger<ServerChanges>.Instance);
         Gpus = new GpuInventory(Options, NullLogger<GpuInventory>.Instance);
         Quotas = new QuotaService(database.ContextFactory());
@@ -42,7 +46,7 @@ public sealed class ServerServices : IDisposable
     public string Root { get; }
     public int PortStart { get; }
     public IOptions<ServerOptions> Options { get; }
-    public LocalProcessBackend Backend { get; private set; }
+    public ISpawnerBackend Backend { get; private set; }
     public ServerChanges Changes { get; }
     public GpuInventory Gpus { get; }
     public QuotaService Quotas { get; }
@@ -53,8 +57,8 @@ public sealed class ServerServices : IDisposable
     /// <summary>A fresh backend and reconciler over the same folders: what a restarted portal has.</summary>
     public void Restart()
     {
-        Backend.Dispose();
-        Backend = NewBackend(null);
+        (Backend as IDisposable)?.Dispose();
+        Backend = _backendFactory?.Invoke() ?? NewBackend(null);
         Reconciler = NewReconciler(Backend);
     }
 
@@ -87,7 +91,7 @@ public sealed class ServerServices : IDisposable
 
     public void Dispose()
     {
-        Backend.Dispose();
+        (Backend as IDisposable)?.Dispose();
         // Whatever a test left running is stopped by the test itself; the folders go here.
         try
         {
