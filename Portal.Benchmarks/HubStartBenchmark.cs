@@ -34,6 +34,7 @@ public static class HubStartBenchmark
         try
         {
             using var api = Api(hubUrl, token);
+            await CleanUpAsync(api, await LeftoversAsync(api));
             Console.WriteLine($"users: {users}   hub: {hubUrl}   cores: {Environment.ProcessorCount}");
 
             var portalNames = Enumerable.Range(0, users).Select(i => $"bp{run}x{i}").ToList();
@@ -194,6 +195,14 @@ public static class HubStartBenchmark
             }
             (await api.DeleteAsync(new Uri($"users/{n}", UriKind.Relative))).Dispose();
         })));
+
+    /// <summary>Users an interrupted earlier run left on the hub (their names start with bp/bd and the time).</summary>
+    private static async Task<List<string>> LeftoversAsync(HttpClient api)
+    {
+        using var json = JsonDocument.Parse(await api.GetStringAsync(new Uri("users", UriKind.Relative)));
+        return [.. json.RootElement.EnumerateArray().Select(u => u.GetProperty("name").GetString()!)
+            .Where(n => (n.StartsWith("bp", StringComparison.Ordinal) || n.StartsWith("bd", StringComparison.Ordinal)) && n.Contains('x', StringComparison.Ordinal))];
+    }
 
     private static HttpClient Api(string hubUrl, string token)
     {

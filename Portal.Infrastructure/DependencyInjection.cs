@@ -38,6 +38,15 @@ public static class DependencyInjection
         }
 
         services.AddSingleton(TimeProvider.System);
+        // Bounded pools: the portal's and Quartz's together stay well under PostgreSQL's max_connections, so a burst
+        // of clicks waits for a connection instead of being refused one.
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (!connectionString.Contains("Maximum Pool Size", StringComparison.OrdinalIgnoreCase)
+            && !connectionString.Contains("MaxPoolSize", StringComparison.OrdinalIgnoreCase))
+        {
+            builder.MaxPoolSize = configuration.GetValue("Database:MaxPoolSize", 40);
+        }
+        connectionString = builder.ConnectionString;
         services.AddSingleton(_ => new NpgsqlDataSourceBuilder(connectionString).Build());
         services.AddDbContextFactory<PortalDbContext>((sp, options) => options.UseNpgsql(sp.GetRequiredService<NpgsqlDataSource>()));
         services.AddSingleton(sp => new SqlMigrationRunner(

@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
 using Portal.Domain.Servers;
 using Portal.Infrastructure.Persistence;
 using Quartz;
@@ -37,16 +38,31 @@ public sealed class ServerJob(ServerReconciler reconciler) : IJob
     }
 }
 
-public sealed class QuartzServerJobTrigger(ISchedulerFactory schedulers) : IServerJobTrigger
+/// <summary>
+/// Best effort: the wish is already in the database when this runs, so if the scheduler cannot take the trigger now
+/// (database busy, node shutting down) the sweep starts the job within <see cref="ServerOptions.ReconcileInterval"/>.
+/// </summary>
+public sealed partial class QuartzServerJobTrigger(ISchedulerFactory schedulers, ILogger<QuartzServerJobTrigger> logger) : IServerJobTrigger
 {
     public async Task ReconcileSoonAsync(Guid serverId, CancellationToken cancellationToken)
     {
-        var scheduler = await schedulers.GetScheduler(cancellationToken);
-        var key = ServerJob.KeyFor(serverId);
-        var job = JobBuilder.Create<ServerJob>().WithIdentity(key).StoreDurably().Build();
-        await scheduler.AddJob(job, AddJobOptions.Replacing, cancellationToken);
-        await scheduler.TriggerJob(key, cancellationToken);
+        try
+        {
+            var scheduler = await schedulers.GetScheduler(cancellationToken);
+            var key = ServerJob.KeyFor(serverId);
+            var job = JobBuilder.Create<ServerJob>().WithIdentity(key).StoreDurably().Build();
+            await scheduler.AddJob(job, AddJobOptions.Replacing, cancellationToken);
+            await scheduler.TriggerJob(key, cancellationToken);
+        }
+        catch (SchedulerException e)
+        {
+            LogTriggerFailed(logger, e, serverId);
+        }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Could not start the job of server {ServerId} now; the sweep will")]
+    private static partial void LogTriggerFailed(ILogger logger, Exception error, Guid serverId);
 }
 
 /// <summary>
