@@ -8,7 +8,15 @@ public sealed record ServerSpec(
     Username Username,
     string? CudaToolkit,
     IReadOnlyList<GpuDevice> Gpus,
-    ResourceLimits Limits);
+    ResourceLimits Limits)
+{
+    /// <summary>
+    /// How this backend provides <see cref="CudaToolkit"/>, from the toolkit catalog: an image tag (Docker, LXD), an
+    /// environment module or a path such as <c>/usr/local/cuda-12.4</c> (Slurm, local), a <c>user_options</c> value
+    /// (JupyterHub). Null: the backend's own default for that version.
+    /// </summary>
+    public string? CudaProvision { get; init; }
+}
 
 /// <summary>
 /// How a backend finds a server again: its name and a reference of its own (a hub user name, a process id and port,
