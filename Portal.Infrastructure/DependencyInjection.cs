@@ -81,6 +81,7 @@ public static class DependencyInjection
         services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section));
         services.AddSingleton<GpuInventory>();
         services.AddSingleton<QuotaService>();
+        services.AddSingleton<CudaCatalog>();
         services.AddSingleton<ServerChanges>();
         services.AddHostedService(sp => sp.GetRequiredService<ServerChanges>());
         services.AddSingleton<ServerService>();

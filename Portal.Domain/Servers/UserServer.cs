@@ -42,6 +42,9 @@ public sealed class UserServer
     public int ProgressPercent { get; private set; }
     public string? ProgressMessage { get; private set; }
 
+    /// <summary>A toolkit switch of a running server: once stopped, start again (with <see cref="CudaToolkit"/>).</summary>
+    public bool RestartAfterStop { get; private set; }
+
     /// <summary>The session (start to stop) in progress, for usage accounting.</summary>
     public Guid? CurrentSessionId { get; private set; }
 
@@ -104,6 +107,42 @@ public sealed class UserServer
         }
     }
 
+    /// <summary>
+    /// The user picked another toolkit. Stopped or failed: remembered for the next start. Running: stop, then start
+    /// again with it (<see cref="RestartAfterStop"/>). Pending: refused until the operation is done.
+    /// </summary>
+    public void SwitchToolkit(string version, DateTimeOffset at)
+    {
+        switch (Observed)
+        {
+            case ServerState.Stopped or ServerState.Failed:
+                CudaToolkit = version;
+                Version++;
+                break;
+            case ServerState.Running:
+                CudaToolkit = version;
+                RestartAfterStop = true;
+                Desired = DesiredServerState.Stopped;
+                Move(ServerState.StopPending, at);
+                break;
+            case ServerState.StartPending or ServerState.StopPending:
+                throw new InvalidTransitionException(nameof(UserServer), Observed.ToString(), "switch toolkit");
+            default:
+                throw new InvalidOperationException($"Unknown state {Observed}.");
+        }
+    }
+
+    /// <summary>After a switch's stop: start again with the new toolkit, keeping the GPUs.</summary>
+    public void Restart(Guid sessionId, DateTimeOffset at)
+    {
+        if (Observed != ServerState.Stopped || !RestartAfterStop)
+        {
+            throw new InvalidTransitionException(nameof(UserServer), Observed.ToString(), "restart");
+        }
+        RestartAfterStop = false;
+        RequestStart(Backend, CudaToolkit, sessionId, at);
+    }
+
     /// <summary>The backend accepted the start and told us how to find the server again.</summary>
     public void Attach(ServerRef reference)
     {
@@ -139,6 +178,11 @@ public sealed class UserServer
         Url = null;
         BackendReference = null;
         Desired = DesiredServerState.Stopped;
+        if (reason is not null)
+        {
+            // Found gone rather than stopped as asked: a pending switch does not restart it.
+            RestartAfterStop = false;
+        }
         Move(ServerState.Stopped, at);
     }
 
@@ -152,6 +196,7 @@ public sealed class UserServer
         FailureReason = Clip(reason);
         Url = null;
         Desired = DesiredServerState.Stopped;
+        RestartAfterStop = false;
         Move(ServerState.Failed, at);
     }
 

@@ -31,6 +31,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) :
     public DbSet<GpuAssignment> GpuAssignments => Set<GpuAssignment>();
     public DbSet<ResourcePlan> ResourcePlans => Set<ResourcePlan>();
     public DbSet<QuotaOverride> QuotaOverrides => Set<QuotaOverride>();
+    public DbSet<CudaToolkit> CudaToolkits => Set<CudaToolkit>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDbContext).Assembly);

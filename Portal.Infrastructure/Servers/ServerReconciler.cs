@@ -17,6 +17,7 @@ public sealed partial class ServerReconciler(
     IEnumerable<ISpawnerBackend> backends,
     GpuInventory gpus,
     QuotaService quotas,
+    CudaCatalog catalog,
     ServerChanges changes,
     TimeProvider clock,
     ILogger<ServerReconciler> logger)
@@ -175,6 +176,7 @@ public sealed partial class ServerReconciler(
             // Stopped before the backend ever answered the start: make sure nothing was started under this user.
             await backend.StopAsync(new ServerRef(backend.Name, server.Username, server.Username.Value), cancellationToken);
         }
+        var restart = server.RestartAfterStop;
         await EndAsync(server.Id, s =>
         {
             if (s.Observed == ServerState.Running)
@@ -182,8 +184,22 @@ public sealed partial class ServerReconciler(
                 s.RequestStop(clock.GetUtcNow());
             }
             s.MarkStopped(null, clock.GetUtcNow());
-        }, SessionOutcome.Stopped, null, "server.stopped", cancellationToken);
-        return null;
+        }, SessionOutcome.Stopped, null, "server.stopped", cancellationToken, keepGpus: restart);
+        if (!restart)
+        {
+            return null;
+        }
+        // A toolkit switch: the same job starts it again right away, on the same GPUs.
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            var stopped = await db.Servers.SingleAsync(s => s.Id == server.Id, cancellationToken);
+            stopped.Restart(Guid.NewGuid(), clock.GetUtcNow());
+            var gpuCount = await db.GpuAssignments.CountAsync(g => g.ServerId == server.Id, cancellationToken);
+            db.ServerSessions.Add(ServerSession.Open(stopped, gpuCount));
+            await db.SaveChangesAsync(cancellationToken);
+            await changes.PublishAsync(stopped.Username.Value, cancellationToken);
+        }
+        return TimeSpan.Zero;
     }
 
     private async Task<TimeSpan?> ReleaseAsync(UserServer server, CancellationToken cancellationToken)
@@ -218,7 +234,8 @@ public sealed partial class ServerReconciler(
     }
 
     /// <summary>Applies an ending move, closes the session and frees the GPUs, in one transaction.</summary>
-    private async Task EndAsync(Guid serverId, Action<UserServer> move, SessionOutcome outcome, string? reason, string action, CancellationToken cancellationToken)
+    private async Task EndAsync(Guid serverId, Action<UserServer> move, SessionOutcome outcome, string? reason, string action,
+        CancellationToken cancellationToken, bool keepGpus = false)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var server = await db.Servers.SingleAsync(s => s.Id == serverId, cancellationToken);
@@ -229,7 +246,10 @@ public sealed partial class ServerReconciler(
         {
             session.End(outcome, reason, now);
         }
-        db.GpuAssignments.RemoveRange(await db.GpuAssignments.Where(g => g.ServerId == serverId).ToListAsync(cancellationToken));
+        if (!keepGpus)
+        {
+            db.GpuAssignments.RemoveRange(await db.GpuAssignments.Where(g => g.ServerId == serverId).ToListAsync(cancellationToken));
+        }
         db.AuditEvents.Add(AuditEvent.Record(now, AuditEvent.System, action, $"server:{server.Username}",
             JsonSerializer.Serialize(new { reason }), null));
         await db.SaveChangesAsync(cancellationToken);
@@ -251,7 +271,11 @@ public sealed partial class ServerReconciler(
         var indexes = await db.GpuAssignments.Where(g => g.ServerId == server.Id).Select(g => g.GpuIndex).ToListAsync(cancellationToken);
         var (_, limits) = await quotas.ForAsync(server.Username, cancellationToken);
         var devices = gpus.Devices.Where(g => indexes.Contains(g.Index)).OrderBy(g => g.Index).ToList();
-        return new ServerSpec(server.Id, server.Username, server.CudaToolkit, devices, limits);
+        var (toolkit, _) = await catalog.CheckAsync(server.CudaToolkit, server.Backend, cancellationToken);
+        return new ServerSpec(server.Id, server.Username, server.CudaToolkit, devices, limits)
+        {
+            CudaProvision = toolkit?.Provisions.GetValueOrDefault(server.Backend),
+        };
     }
 
     private bool TimedOut(UserServer server, ISpawnerBackend backend) =>

@@ -22,6 +22,9 @@ public enum ServerRequestResult
 
     /// <summary>A stop is still in progress; start again when it is done.</summary>
     Busy,
+
+    /// <summary>The toolkit asked for is not in the catalog, not offered by the backend, or needs a newer driver.</summary>
+    ToolkitRefused,
 }
 
 /// <summary>What the server page shows: the server, its GPUs, and how long this user's starts usually take.</summary>
@@ -35,6 +38,7 @@ public sealed class ServerService(
     IDbContextFactory<PortalDbContext> contexts,
     QuotaService quotas,
     GpuInventory gpus,
+    CudaCatalog catalog,
     IServerJobTrigger jobs,
     ServerChanges changes,
     IOptions<ServerOptions> options,
@@ -58,6 +62,10 @@ public sealed class ServerService(
 
     public async Task<ServerRequestResult> StartAsync(Username username, string? cudaToolkit, string? sourceAddress, CancellationToken cancellationToken)
     {
+        if (cudaToolkit is not null && (await catalog.CheckAsync(cudaToolkit, options.Value.Backend, cancellationToken)).Refusal is not null)
+        {
+            return ServerRequestResult.ToolkitRefused;
+        }
         var (_, limits) = await quotas.ForAsync(username, cancellationToken);
         for (var attempt = 0; ; attempt++)
         {
@@ -138,6 +146,54 @@ public sealed class ServerService(
             await changes.PublishAsync(username.Value, cancellationToken);
             return ServerRequestResult.Requested;
         }
+    }
+
+    /// <summary>
+    /// Switches the CUDA toolkit: remembered for the next start, or, for a running server, one job that stops it and
+    /// starts it again with the new toolkit. A value not in the catalog (whatever the page sent) changes nothing.
+    /// </summary>
+    public async Task<ServerRequestResult> SwitchToolkitAsync(Username username, string? version, string? sourceAddress, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var now = clock.GetUtcNow();
+        var server = await db.Servers.SingleOrDefaultAsync(s => s.Username == username, cancellationToken);
+        if (server is null)
+        {
+            server = UserServer.Create(username, options.Value.Backend, now);
+            db.Servers.Add(server);
+        }
+        var backend = server.Observed is ServerState.Stopped or ServerState.Failed ? options.Value.Backend : server.Backend;
+        var (toolkit, refusal) = await catalog.CheckAsync(version, backend, cancellationToken);
+        if (refusal is not null || toolkit is null)
+        {
+            return ServerRequestResult.ToolkitRefused;
+        }
+        if (server.IsPending)
+        {
+            return ServerRequestResult.Busy;
+        }
+        if (server.CudaToolkit == toolkit.Version)
+        {
+            return ServerRequestResult.AlreadyRequested;
+        }
+        var restarting = server.Observed == ServerState.Running;
+        server.SwitchToolkit(toolkit.Version, now);
+        db.AuditEvents.Add(AuditEvent.Record(now, username.Value, "server.toolkit-switched", $"server:{username}",
+            JsonSerializer.Serialize(new { version = toolkit.Version, restarting }), sourceAddress));
+        try
+        {
+            await db.SaveChangesAsync(cancellationToken);
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            return ServerRequestResult.Busy;
+        }
+        if (restarting)
+        {
+            await jobs.ReconcileSoonAsync(server.Id, cancellationToken);
+        }
+        await changes.PublishAsync(username.Value, cancellationToken);
+        return ServerRequestResult.Requested;
     }
 
     /// <summary>"Keep running" on the idle warning: the idle clock starts again.</summary>

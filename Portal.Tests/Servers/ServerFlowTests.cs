@@ -242,6 +242,73 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
         }
     }
 
+    [Fact]
+    public async Task SwitchToolkit_RunningServer_EndsRunningWithTheNewToolkitOnTheSameGpu()
+    {
+        var user = NewUser();
+        await _services.Servers.StartAsync(user, "12.4", null, CancellationToken.None);
+        var server = await ServerOfAsync(user);
+        await _services.SettleAsync(server.Id);
+        var before = Assert.Single(JupyterProcessesOf(user));
+        Assert.Equal("12.4", Environment(before)["CUDA_VERSION"]);
+
+        Assert.Equal(ServerRequestResult.Requested, await _services.Servers.SwitchToolkitAsync(user, "11.8", null, CancellationToken.None));
+        Assert.Equal(ServerState.StopPending, (await ServerOfAsync(user)).Observed);
+        await _services.SettleAsync(server.Id);
+
+        server = await ServerOfAsync(user);
+        Assert.Equal((ServerState.Running, "11.8"), (server.Observed, server.CudaToolkit));
+        var after = Assert.Single(JupyterProcessesOf(user));
+        Assert.NotEqual(before, after);
+        var environment = Environment(after);
+        Assert.Equal("11.8", environment["CUDA_VERSION"]);
+        Assert.Equal("/usr/local/cuda-11.8", environment["CUDA_HOME"]);
+        Assert.Equal("0", environment["CUDA_VISIBLE_DEVICES"]);
+        await using var db = Database.CreateDbContext();
+        Assert.Equal(2, await db.ServerSessions.CountAsync(s => s.ServerId == server.Id));
+        Assert.Equal([0], await db.GpuAssignments.Where(g => g.ServerId == server.Id).Select(g => g.GpuIndex).ToListAsync());
+    }
+
+    [Theory]
+    [InlineData("99.9")]
+    [InlineData("12.4; rm -rf /")]
+    [InlineData("")]
+    public async Task SwitchToolkit_NotInCatalog_RefusedAndNothingChanges(string version)
+    {
+        var user = NewUser();
+
+        Assert.Equal(ServerRequestResult.ToolkitRefused, await _services.Servers.SwitchToolkitAsync(user, version, null, CancellationToken.None));
+        Assert.Equal(ServerRequestResult.ToolkitRefused, await _services.Servers.StartAsync(user, version, null, CancellationToken.None));
+
+        await using var db = Database.CreateDbContext();
+        Assert.False(await db.Servers.AnyAsync(s => s.Username == user && s.CudaToolkit != null));
+        Assert.False(await db.ServerSessions.AnyAsync(s => s.Username == user));
+    }
+
+    [Fact]
+    public async Task SwitchToolkit_DriverTooOldForIt_RefusedWithTheOlderOneAllowed()
+    {
+        var user = NewUser();
+        var oldDriver = new ServerServices(Database, gpus: [new GpuDevice(0, "GPU-old", "Test GPU", 16384, "525.60.13")]);
+        try
+        {
+            var choices = await oldDriver.Catalog.ChoicesAsync("local", CancellationToken.None);
+
+            Assert.Equal(ToolkitRefusal.DriverTooOld, choices.Single(c => c.Toolkit.Version == "12.4").Refusal);
+            Assert.Null(choices.Single(c => c.Toolkit.Version == "11.8").Refusal);
+            Assert.Equal(ServerRequestResult.ToolkitRefused, await oldDriver.Servers.SwitchToolkitAsync(user, "12.4", null, CancellationToken.None));
+            Assert.Equal(ServerRequestResult.Requested, await oldDriver.Servers.SwitchToolkitAsync(user, "11.8", null, CancellationToken.None));
+        }
+        finally
+        {
+            oldDriver.Dispose();
+        }
+    }
+
+    private static Dictionary<string, string> Environment(int pid) =>
+        File.ReadAllText($"/proc/{pid}/environ").Split('\0', StringSplitOptions.RemoveEmptyEntries)
+            .Select(kv => kv.Split('=', 2)).Where(kv => kv.Length == 2).GroupBy(kv => kv[0]).ToDictionary(g => g.Key, g => g.First()[1]);
+
     /// <summary>PIDs of running jupyter-notebook processes whose HOME is this user's folder.</summary>
     private List<int> JupyterProcessesOf(Username user)
     {

@@ -59,7 +59,7 @@ public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>
             builder.UseSetting($"Servers:Gpus:{i}:Uuid", $"GPU-test-{i}");
             builder.UseSetting($"Servers:Gpus:{i}:Model", "Test GPU");
             builder.UseSetting($"Servers:Gpus:{i}:MemoryMiB", "16384");
-            builder.UseSetting($"Servers:Gpus:{i}:DriverVersion", "550.00");
+            builder.UseSetting($"Servers:Gpus:{i}:DriverVersion", "550.90.07");
         }
         foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
         {

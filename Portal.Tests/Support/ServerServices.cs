@@ -28,7 +28,7 @@ public sealed class ServerServices : IDisposable
         Options = Microsoft.Extensions.Options.Options.Create(new ServerOptions
         {
             Backend = backendFactory?.Invoke().Name ?? "local",
-            Gpus = [.. gpus ?? [new GpuDevice(0, "GPU-test-0", "Test GPU", 16384, "550.00"), new GpuDevice(1, "GPU-test-1", "Test GPU", 16384, "550.00")]],
+            Gpus = [.. gpus ?? [new GpuDevice(0, "GPU-test-0", "Test GPU", 16384, "550.90.07"), new GpuDevice(1, "GPU-test-1", "Test GPU", 16384, "550.90.07")]],
             DiscoverGpus = false,
             IdleTimeout = TimeSpan.FromHours(2),
             IdleWarning = TimeSpan.FromMinutes(10),
@@ -37,7 +37,8 @@ public sealed class ServerServices : IDisposable
         Changes = new ServerChanges(database.DataSource, NullLogger<ServerChanges>.Instance);
         Gpus = new GpuInventory(Options, NullLogger<GpuInventory>.Instance);
         Quotas = new QuotaService(database.ContextFactory());
-        Servers = new ServerService(database.ContextFactory(), Quotas, Gpus, Jobs, Changes, Options, Clock);
+        Catalog = new CudaCatalog(database.ContextFactory(), Gpus);
+        Servers = new ServerService(database.ContextFactory(), Quotas, Gpus, Catalog, Jobs, Changes, Options, Clock);
         Reconciler = NewReconciler(Backend);
     }
 
@@ -50,6 +51,7 @@ public sealed class ServerServices : IDisposable
     public ServerChanges Changes { get; }
     public GpuInventory Gpus { get; }
     public QuotaService Quotas { get; }
+    public CudaCatalog Catalog { get; }
     public ServerService Servers { get; }
     public ServerReconciler Reconciler { get; private set; }
     public RecordingJobs Jobs { get; } = new();
@@ -73,7 +75,7 @@ public sealed class ServerServices : IDisposable
     }), Clock, NullLogger<LocalProcessBackend>.Instance);
 
     private ServerReconciler NewReconciler(ISpawnerBackend backend) =>
-        new(Database.ContextFactory(), [backend], Gpus, Quotas, Changes, Clock, NullLogger<ServerReconciler>.Instance);
+        new(Database.ContextFactory(), [backend], Gpus, Quotas, Catalog, Changes, Clock, NullLogger<ServerReconciler>.Instance);
 
     /// <summary>Runs the server's job until it has nothing more to do, honouring the delays it asks for (bounded).</summary>
     public async Task SettleAsync(Guid serverId, TimeSpan? limit = null)

@@ -32,6 +32,7 @@ internal sealed class UserServerConfiguration : IEntityTypeConfiguration<UserSer
         builder.Property(s => s.ProgressPercent).HasColumnName("progress_percent");
         builder.Property(s => s.ProgressMessage).HasColumnName("progress_message").HasMaxLength(UserServer.MessageMax);
         builder.Property(s => s.CurrentSessionId).HasColumnName("current_session_id");
+        builder.Property(s => s.RestartAfterStop).HasColumnName("restart_after_stop");
         builder.Property(s => s.Version).HasColumnName("version").IsConcurrencyToken();
         builder.Ignore(s => s.IsPending);
         builder.Ignore(s => s.Reference);
@@ -116,5 +117,24 @@ internal sealed class QuotaOverrideConfiguration : IEntityTypeConfiguration<Quot
         builder.Property(q => q.GpuModel).HasColumnName("gpu_model").HasMaxLength(64);
         builder.HasOne<ResourcePlan>().WithMany().HasForeignKey(q => q.PlanName).OnDelete(DeleteBehavior.NoAction);
         builder.HasIndex(q => q.PlanName).HasDatabaseName("ix_quota_overrides_plan_name");
+    }
+}
+
+internal sealed class CudaToolkitConfiguration : IEntityTypeConfiguration<CudaToolkit>
+{
+    public void Configure(EntityTypeBuilder<CudaToolkit> builder)
+    {
+        builder.ToTable("cuda_toolkits");
+        builder.HasKey(t => t.Version);
+        builder.Property(t => t.Version).HasColumnName("version").HasMaxLength(16);
+        builder.Property(t => t.MinimumDriver).HasColumnName("minimum_driver").HasMaxLength(32);
+        builder.Property(t => t.Provisions).HasColumnName("provisions").HasColumnType("jsonb")
+            .HasConversion(
+                p => System.Text.Json.JsonSerializer.Serialize(p, (System.Text.Json.JsonSerializerOptions?)null),
+                v => System.Text.Json.JsonSerializer.Deserialize<Dictionary<string, string>>(v, (System.Text.Json.JsonSerializerOptions?)null) ?? new Dictionary<string, string>(),
+                new Microsoft.EntityFrameworkCore.ChangeTracking.ValueComparer<Dictionary<string, string>>(
+                    (a, b) => a!.Count == b!.Count && !a.Except(b).Any(),
+                    d => d.Aggregate(0, (h, kv) => HashCode.Combine(h, kv.Key, kv.Value)),
+                    d => new Dictionary<string, string>(d)));
     }
 }
