@@ -56,6 +56,24 @@ public sealed class HubServerFlowTests(HubFixture hub) : MigratedDatabaseTest, I
     }
 
     [Fact]
+    public async Task SwitchToolkit_RunningOnTheHub_EndsRunningWithTheNewToolkit()
+    {
+        var user = Username.Parse(hub.NewUser());
+        await _services.Servers.StartAsync(user, "12.4", null, CancellationToken.None);
+        var server = await ServerOfAsync(user);
+        await _services.SettleAsync(server.Id);
+
+        await _services.Servers.SwitchToolkitAsync(user, "11.8", null, CancellationToken.None);
+        await _services.SettleAsync(server.Id);
+
+        Assert.Equal((ServerState.Running, "11.8"), ((await ServerOfAsync(user)).Observed, (await ServerOfAsync(user)).CudaToolkit));
+        var pid = await HubFixture.ServerPidAsync(user.Value);
+        Assert.Equal("11.8", HubFixture.ProcessEnvironment(pid!.Value)["CUDA_VERSION"]);
+        await _services.Servers.StopAsync(user, user.Value, null, CancellationToken.None);
+        await _services.SettleAsync(server.Id);
+    }
+
+    [Fact]
     public async Task Start_TwentyRapidRequestsThroughTheHub_ExactlyOneServer()
     {
         var user = Username.Parse(hub.NewUser());

@@ -72,6 +72,8 @@ public sealed partial class LocalizationTests
         var expected = Enum.GetValues<Portal.Domain.Onboarding.ApplicationState>().SelectMany(s => new[] { $"State.{s}", $"Status.Explain.{s}" })
             .Concat(Enum.GetValues<Portal.Infrastructure.Onboarding.WithdrawResult>().Select(r => $"Status.Withdraw.{r}"))
             .Concat(Enum.GetValues<Portal.Domain.Accounts.Role>().Select(r => $"Role.{r}"))
+            .Concat(Enum.GetValues<Portal.Domain.Servers.ServerState>().Select(s => $"Server.State.{s}"))
+            .Concat(Enum.GetValues<Portal.Domain.Servers.ToolkitRefusal>().Select(r => $"Server.ToolkitRefusal.{r}"))
             .Concat(Enum.GetValues<Portal.Infrastructure.Accounts.SignInFailure>().Select(f => $"SignIn.Failed.{f}"))
             .Concat(typeof(Portal.Domain.Onboarding.ApplicationForm.Codes).GetFields().Select(f => $"Apply.Error.{f.GetRawConstantValue()}"));
 
