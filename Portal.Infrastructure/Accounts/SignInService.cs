@@ -1,6 +1,5 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Infrastructure.Audit;
@@ -50,13 +49,6 @@ public sealed partial class SignInService(
     ILogger<SignInService> logger,
     SignInThrottle throttle)
 {
-    /// <summary>With the default throttling limits, on the same database and clock (for callers without a container).</summary>
-    public SignInService(IDirectory directory, IDbContextFactory<PortalDbContext> contexts, AuditLog audit, TimeProvider clock,
-        ILogger<SignInService> logger)
-        : this(directory, contexts, audit, clock, logger, new SignInThrottle(contexts, clock, Options.Create(new SignInThrottleOptions())))
-    {
-    }
-
     public async Task<SignInResult> SignInAsync(string? username, string? password, string? sourceAddress, CancellationToken cancellationToken)
     {
         var anonymous = new AuditActor(Domain.Audit.AuditEvent.Anonymous, sourceAddress);

@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 using Portal.Domain.Accounts;
 using Portal.Infrastructure.Accounts;
 using Portal.Infrastructure.Audit;
@@ -13,7 +14,8 @@ public sealed class SignInServiceTests : MigratedDatabaseTest
 
     private SignInService Service(int? ldapPort = null) =>
         new(LdapTestUsers.Directory(ldapPort), Database.ContextFactory(), new AuditLog(Database.ContextFactory(), TimeProvider.System),
-            TimeProvider.System, NullLogger<SignInService>.Instance);
+            TimeProvider.System, NullLogger<SignInService>.Instance,
+            new SignInThrottle(Database.ContextFactory(), TimeProvider.System, Options.Create(new SignInThrottleOptions())));
 
     [Fact]
     public async Task SignInAsync_RightPassword_CreatesAccountAndAuditsOnce()
