@@ -29,7 +29,8 @@ public sealed class PasswordChangeTests : MigratedDatabaseTest
 
     private SignInService SignIn() =>
         new(LdapTestUsers.Directory(), Database.ContextFactory(), new AuditLog(Database.ContextFactory(), TimeProvider.System),
-            TimeProvider.System, NullLogger<SignInService>.Instance);
+            TimeProvider.System, NullLogger<SignInService>.Instance,
+            new SignInThrottle(Database.ContextFactory(), TimeProvider.System, Options.Create(new SignInThrottleOptions())));
 
     private static async Task<DirectoryAuthentication> AuthenticateAsync(string uid, string password) =>
         await LdapTestUsers.Directory().AuthenticateAsync(Username.Parse(uid), password, CancellationToken.None);
