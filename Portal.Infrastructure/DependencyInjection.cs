@@ -17,8 +17,11 @@ using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Infrastructure.Security;
 using Portal.Infrastructure.Servers;
+using Portal.Infrastructure.Servers.Docker;
 using Portal.Infrastructure.Servers.JupyterHub;
 using Portal.Infrastructure.Servers.LocalProcess;
+using Portal.Infrastructure.Servers.Lxd;
+using Portal.Infrastructure.Servers.Slurm;
 using Portal.Infrastructure.Terms;
 
 namespace Portal.Infrastructure;
@@ -91,6 +94,18 @@ public static class DependencyInjection
         if (configuration.GetSection(JupyterHubOptions.Section).Exists())
         {
             services.AddJupyterHubBackend(configuration);
+        }
+        if (configuration.GetSection(SlurmOptions.Section).Exists())
+        {
+            services.AddSlurmBackend(configuration);
+        }
+        if (configuration.GetSection(LxdOptions.Section).Exists())
+        {
+            services.AddLxdBackend(configuration);
+        }
+        if (configuration.GetSection(DockerOptions.Section).Exists())
+        {
+            services.AddDockerBackend(configuration);
         }
         services.AddPortalJobs(configuration, connectionString);
         return services;

@@ -7,7 +7,7 @@ public sealed class ServerOptions
 {
     public const string Section = "Servers";
 
-    /// <summary>Which backend new servers use: <c>local</c> (the default) or <c>jupyterhub</c>.</summary>
+    /// <summary>Which backend new servers use: <c>local</c> (the default), <c>jupyterhub</c>, <c>slurm</c>, <c>docker</c> or <c>lxd</c>.</summary>
     public string Backend { get; set; } = "local";
 
     /// <summary>Running servers idle longer than this are stopped.</summary>

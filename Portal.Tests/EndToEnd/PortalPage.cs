@@ -20,7 +20,7 @@ public sealed class PortalPage : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
-    public static async Task<PortalPage> OpenAsync(BrowserFixture browser, KestrelPortal portal, string? locale = null)
+    public static async Task<PortalPage> OpenAsync(BrowserFixture browser, PortalAppFactory portal, string? locale = null)
     {
         var context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.ServerAddress.ToString(), Locale = locale });
         context.SetDefaultTimeout(15_000);

@@ -74,6 +74,17 @@ public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>
     }
 }
 
+/// <summary>The portal on a real loopback port whose servers run as Slurm jobs on the test cluster.</summary>
+public sealed class SlurmKestrelPortal() : PortalAppFactory(kestrel: true, overrides: new Dictionary<string, string?>
+{
+    ["Servers:Backend"] = "slurm",
+    ["Slurm:ConfPath"] = TestEnvironment.Current["Slurm__ConfPath"],
+    ["Slurm:PortRangeStart"] = TestEnvironment.Current["Slurm__PortRangeStart"],
+    ["Slurm:PortRangeEnd"] = TestEnvironment.Current["Slurm__PortRangeEnd"],
+    ["Slurm:StateDirectory"] = Directory.CreateTempSubdirectory("portal-slurm-state-").FullName,
+    ["Slurm:HomeRoot"] = Directory.CreateTempSubdirectory("portal-slurm-homes-").FullName,
+});
+
 /// <summary>The portal in-process (TestServer), shared by the tests of one class.</summary>
 public sealed class InProcessPortal() : PortalAppFactory(kestrel: false, overrides: null);
 
