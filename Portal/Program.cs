@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.HttpOverrides;
+using Portal.Admin;
 using Portal.Auth;
 using Portal.Components;
 using Portal.Hosting;
@@ -74,6 +75,7 @@ app.MapStaticAssets();
 app.MapCultureSwitch();
 app.MapSignOut();
 app.MapOnboardingEndpoints();
+app.MapAuditExport();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.RunAsync();

@@ -45,4 +45,32 @@ public sealed class AuditLogTests : MigratedDatabaseTest
         Assert.Equal(0, noneTotal);
         Assert.Empty(none);
     }
+
+    [Fact]
+    public async Task PageAsync_ActorActionPrefixTargetAndPeriod_FilterInDatabase()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 5, 1, 0, 0, 0, TimeSpan.Zero));
+        var audit = new AuditLog(Database.ContextFactory(), clock);
+        await audit.RecordAsync(new AuditActor("alice", null), "server.start-requested", "server:alice", null, CancellationToken.None);
+        clock.Advance(TimeSpan.FromDays(1));
+        await audit.RecordAsync(new AuditActor("alice", null), "server.stop-requested", "server:alice", null, CancellationToken.None);
+        await audit.RecordAsync(new AuditActor("bob", null), "server.start-requested", "server:bob", null, CancellationToken.None);
+        await audit.RecordAsync(new AuditActor("alice", null), "terms.accepted", "terms:1", null, CancellationToken.None);
+
+        var (aliceServer, aliceServerTotal) = await audit.PageAsync(new AuditQuery(Actor: "alice", Action: "server."), 0, 10, CancellationToken.None);
+        var (secondDay, secondDayTotal) = await audit.PageAsync(new AuditQuery(From: clock.GetUtcNow(), To: clock.GetUtcNow().AddDays(1)), 0, 10, CancellationToken.None);
+        var (bobTarget, _) = await audit.PageAsync(new AuditQuery(Target: "BOB"), 0, 10, CancellationToken.None);
+        var exported = new List<Portal.Domain.Audit.AuditEvent>();
+        await foreach (var e in audit.ExportAsync(new AuditQuery(Actor: "alice"), CancellationToken.None))
+        {
+            exported.Add(e);
+        }
+
+        Assert.Equal(2, aliceServerTotal);
+        Assert.Equal(["server.stop-requested", "server.start-requested"], aliceServer.Select(e => e.Action));
+        Assert.Equal(3, secondDayTotal);
+        Assert.Equal("bob", Assert.Single(bobTarget).Actor);
+        Assert.Equal(3, exported.Count);
+        Assert.All(exported, e => Assert.Equal("alice", e.Actor));
+    }
 }
