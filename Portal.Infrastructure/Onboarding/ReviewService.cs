@@ -18,8 +18,8 @@ public sealed record ReviewQuery(
     string? Search = null,
     string SortBy = nameof(AccountApplication.SubmittedAt),
     bool Descending = true,
-    int Skip = 0,
-    int Take = 25);
+    int Offset = 0,
+    int Limit = 25);
 
 public abstract record DecisionResult
 {
@@ -83,7 +83,7 @@ public sealed class ReviewService(
             (_, false) => q.OrderBy(a => a.SubmittedAt),
             (_, true) => q.OrderByDescending(a => a.SubmittedAt),
         };
-        var items = await ordered.ThenBy(a => a.Id).Skip(Math.Max(0, query.Skip)).Take(Math.Clamp(query.Take, 1, 200)).ToListAsync(cancellationToken);
+        var items = await ordered.ThenBy(a => a.Id).Skip(Math.Max(0, query.Offset)).Take(Math.Clamp(query.Limit, 1, 200)).ToListAsync(cancellationToken);
         return (items, total);
     }
 

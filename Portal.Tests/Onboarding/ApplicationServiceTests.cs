@@ -202,7 +202,7 @@ public sealed class ApplicationServiceTests : MigratedDatabaseTest
         var (first, _, _) = await _services.SubmitAsync();
         await _services.Review.ApproveAsync(first, Username.Parse("staff1"), null, CancellationToken.None);
 
-        var (medicine, medicineTotal) = await _services.Review.PageAsync(new ReviewQuery(ApplicationState.Submitted, "Medicine", Take: 5), CancellationToken.None);
+        var (medicine, medicineTotal) = await _services.Review.PageAsync(new ReviewQuery(ApplicationState.Submitted, "Medicine", Limit: 5), CancellationToken.None);
         var (byName, _) = await _services.Review.PageAsync(new ReviewQuery(Search: "person 0", SortBy: "FullName", Descending: false), CancellationToken.None);
         var (approved, approvedTotal) = await _services.Review.PageAsync(new ReviewQuery(ApplicationState.Approved), CancellationToken.None);
         var (wildcard, wildcardTotal) = await _services.Review.PageAsync(new ReviewQuery(Search: "%"), CancellationToken.None);

@@ -354,16 +354,8 @@ public sealed class DockerBackendTests(DockerFixture docker) : IClassFixture<Doc
         return created.RootElement.GetProperty("Id").GetString()!;
     }
 
-    private static async Task<List<ProgressEvent>> ProgressAsync(ISpawnerBackend backend, ServerRef server)
-    {
-        using var timeout = new CancellationTokenSource(Timeout);
-        var events = new List<ProgressEvent>();
-        await foreach (var progress in backend.ProgressAsync(server, timeout.Token))
-        {
-            events.Add(progress);
-        }
-        return events;
-    }
+    private static Task<List<ProgressEvent>> ProgressAsync(ISpawnerBackend backend, ServerRef server) =>
+        BackendProgress.CollectAsync(backend, server, Timeout);
 
     private static string Describe(IEnumerable<ProgressEvent> progress) =>
         string.Join(" | ", progress.Select(p => $"{p.Percent} {p.Message}{(p.Ready ? " ready" : "")}{(p.Failed ? " failed" : "")}"));

@@ -282,16 +282,8 @@ public sealed class JupyterHubBackendTests(HubFixture hub) : IClassFixture<HubFi
     private static ServerSpec Spec(string user, string? toolkit, IReadOnlyList<GpuDevice> gpus) =>
         new(Guid.NewGuid(), Username.Parse(user), toolkit, gpus, new ResourceLimits(2, 4, 20, gpus.Count, gpus.FirstOrDefault()?.Model));
 
-    private static async Task<List<ProgressEvent>> ProgressAsync(ISpawnerBackend backend, ServerRef server)
-    {
-        using var timeout = new CancellationTokenSource(Timeout);
-        var events = new List<ProgressEvent>();
-        await foreach (var progress in backend.ProgressAsync(server, timeout.Token))
-        {
-            events.Add(progress);
-        }
-        return events;
-    }
+    private static Task<List<ProgressEvent>> ProgressAsync(ISpawnerBackend backend, ServerRef server) =>
+        BackendProgress.CollectAsync(backend, server, Timeout);
 
     /// <summary><c>GET /hub/api/user</c> with a token: whose it is (403 once revoked).</summary>
     private static Task<HttpResponseMessage> WhoAmIAsync(HttpClient client, string token)

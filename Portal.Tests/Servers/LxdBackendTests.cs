@@ -391,16 +391,8 @@ public sealed partial class LxdBackendTests(LxdFixture lxd) : IClassFixture<LxdF
     private static ServerSpec Spec(string user, string? toolkit, IReadOnlyList<GpuDevice> gpus) =>
         new(Guid.NewGuid(), Username.Parse(user), toolkit, gpus, new ResourceLimits(2, 4, 20, gpus.Count, gpus.FirstOrDefault()?.Model));
 
-    private static async Task<List<ProgressEvent>> ProgressAsync(ISpawnerBackend backend, ServerRef server)
-    {
-        using var timeout = new CancellationTokenSource(Timeout);
-        var events = new List<ProgressEvent>();
-        await foreach (var progress in backend.ProgressAsync(server, timeout.Token))
-        {
-            events.Add(progress);
-        }
-        return events;
-    }
+    private static Task<List<ProgressEvent>> ProgressAsync(ISpawnerBackend backend, ServerRef server) =>
+        BackendProgress.CollectAsync(backend, server, Timeout);
 
     private static string Describe(IEnumerable<ProgressEvent> progress) =>
         string.Join(" | ", progress.Select(p => $"{p.Percent} {p.Message}{(p.Ready ? " ready" : "")}{(p.Failed ? " failed" : "")}"));

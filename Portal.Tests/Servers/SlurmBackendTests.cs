@@ -417,12 +417,7 @@ public sealed class SlurmBackendTests(SlurmFixture slurm) : IClassFixture<SlurmF
 
     private static async Task<List<ProgressEvent>> ProgressAsync(ISpawnerBackend backend, ServerRef server)
     {
-        using var timeout = new CancellationTokenSource(Timeout);
-        var events = new List<ProgressEvent>();
-        await foreach (var progress in backend.ProgressAsync(server, timeout.Token))
-        {
-            events.Add(progress);
-        }
+        var events = await BackendProgress.CollectAsync(backend, server, Timeout);
         Assert.NotEmpty(events);
         return events;
     }

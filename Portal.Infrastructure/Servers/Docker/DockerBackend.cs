@@ -525,7 +525,7 @@ public sealed partial class DockerBackend : ISpawnerBackend, IDisposable
         switch (state?.Status)
         {
             case "running":
-                var since = ParseTime(state.StartedAt);
+                var since = JupyterStatusProbe.ParseTime(state.StartedAt);
                 if (Endpoint(container) is not { } endpoint || TokenOf(container) is not { } token)
                 {
                     return TimedOut(since)
@@ -541,7 +541,7 @@ public sealed partial class DockerBackend : ISpawnerBackend, IDisposable
                         $"The server did not answer on port {endpoint.Port.ToString(CultureInfo.InvariantCulture)} within {_options.StartTimeoutSeconds.ToString(CultureInfo.InvariantCulture)} s.")
                     : new ServerStatus.Starting(Stages[2].Percent, Stages[2].Message);
             case "created":
-                return TimedOut(ParseTime(container.Created))
+                return TimedOut(JupyterStatusProbe.ParseTime(container.Created))
                     ? new ServerStatus.Failed("The container was created but never started.")
                     : new ServerStatus.Starting(Stages[0].Percent, Stages[0].Message);
             case "restarting":
@@ -647,45 +647,9 @@ public sealed partial class DockerBackend : ISpawnerBackend, IDisposable
         new($"http://{_options.BaseUrlHost}:{port.ToString(CultureInfo.InvariantCulture)}/?token={Uri.EscapeDataString(token)}");
 
     /// <summary><c>/api/status</c> of the server when it answers 200, else null.</summary>
-    private async Task<JupyterStatus?> ProbeAsync((IPAddress Address, int Port) endpoint, string token, CancellationToken cancellationToken)
-    {
-        var url = new UriBuilder("http", endpoint.Address.ToString(), endpoint.Port, "api/status").Uri;
-        using var request = new HttpRequestMessage(HttpMethod.Get, url);
-        request.Headers.TryAddWithoutValidation("Authorization", $"token {token}");
-        try
-        {
-            using var response = await _http.SendAsync(request, cancellationToken);
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                return null;
-            }
-            using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
-            var lastActivity = document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("last_activity", out var value)
-                && value.ValueKind == JsonValueKind.String
-                    ? ParseTime(value.GetString())
-                    : null;
-            return new JupyterStatus(lastActivity);
-        }
-        catch (Exception e) when (e is HttpRequestException or JsonException
-            || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            return null;
-        }
-    }
+    private Task<JupyterStatus?> ProbeAsync((IPAddress Address, int Port) endpoint, string token, CancellationToken cancellationToken) =>
+        JupyterStatusProbe.AskAsync(_http, new UriBuilder("http", endpoint.Address.ToString(), endpoint.Port, "/").Uri, token, cancellationToken);
 
-    /// <summary>An RFC 3339 time as Docker and Jupyter write it (nanoseconds cut to what .NET holds); null for none or Docker's zero time.</summary>
-    private static DateTimeOffset? ParseTime(string? value)
-    {
-        if (string.IsNullOrEmpty(value))
-        {
-            return null;
-        }
-        var text = FractionBeyondTicks().Replace(value, "$1");
-        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed) && parsed.Year > 1
-            ? parsed
-            : null;
-    }
 
     /// <summary>The user's containers (any state), by label.</summary>
     private static async Task<IReadOnlyList<ContainerSummary>> ListAsync(HttpClient client, Username user, CancellationToken cancellationToken)
@@ -774,10 +738,6 @@ public sealed partial class DockerBackend : ISpawnerBackend, IDisposable
     [GeneratedRegex(@"^[0-9a-f]{64}\z", RegexOptions.CultureInvariant)]
     private static partial Regex ContainerId();
 
-    /// <summary>Fraction digits beyond the seventh (Docker writes nanoseconds; a DateTimeOffset holds 100 ns ticks).</summary>
-    [GeneratedRegex(@"(\.[0-9]{7})[0-9]+", RegexOptions.CultureInvariant)]
-    private static partial Regex FractionBeyondTicks();
-
     [LoggerMessage(Level = LogLevel.Information, Message = "Created the container {Id} of {Username} from {Image}")]
     private static partial void LogCreated(ILogger logger, string username, string id, string image);
 
@@ -799,7 +759,6 @@ public sealed partial class DockerBackend : ISpawnerBackend, IDisposable
     [LoggerMessage(Level = LogLevel.Information, Message = "Stopped the server of {Username} ({Count} containers removed)")]
     private static partial void LogStopped(ILogger logger, string username, int count);
 
-    private sealed record JupyterStatus(DateTimeOffset? LastActivity);
 
     private sealed record ErrorModel(string? Message);
 

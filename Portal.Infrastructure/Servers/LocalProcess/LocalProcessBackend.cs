@@ -5,7 +5,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -395,32 +394,8 @@ public sealed partial class LocalProcessBackend : ISpawnerBackend, IDisposable
     }
 
     /// <summary><c>/api/status</c> of the server when it answers 200 (it does not count as activity), else null.</summary>
-    private async Task<JupyterStatus?> StatusAsync(LocalServerState state, CancellationToken cancellationToken)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get,
-            new Uri($"http://127.0.0.1:{state.Port.ToString(CultureInfo.InvariantCulture)}/api/status"));
-        request.Headers.TryAddWithoutValidation("Authorization", $"token {state.Token}");
-        try
-        {
-            using var response = await _http.SendAsync(request, cancellationToken);
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                return null;
-            }
-            using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
-            DateTimeOffset? lastActivity = document.RootElement.TryGetProperty("last_activity", out var value)
-                && value.ValueKind == JsonValueKind.String
-                && DateTimeOffset.TryParse(value.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
-                    ? parsed
-                    : null;
-            return new JupyterStatus(lastActivity);
-        }
-        catch (Exception e) when (e is HttpRequestException or JsonException
-            || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            return null;
-        }
-    }
+    private Task<JupyterStatus?> StatusAsync(LocalServerState state, CancellationToken cancellationToken) =>
+        JupyterStatusProbe.AskAsync(_http, new Uri($"http://127.0.0.1:{state.Port.ToString(CultureInfo.InvariantCulture)}/"), state.Token, cancellationToken);
 
     private bool TimedOut(LocalServerState state) => _clock.GetUtcNow() - state.StartedAt > StartTimeout;
 
@@ -499,5 +474,4 @@ public sealed partial class LocalProcessBackend : ISpawnerBackend, IDisposable
         Foreign,
     }
 
-    private sealed record JupyterStatus(DateTimeOffset? LastActivity);
 }

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
@@ -722,41 +721,15 @@ public sealed partial class LxdBackend : ISpawnerBackend
         IPAddress.TryParse(_options.ListenAddress, out var address) && address.AddressFamily == AddressFamily.InterNetwork ? address : IPAddress.Loopback;
 
     /// <summary><c>/api/status</c> of the server through its proxy port when it answers 200, else null.</summary>
-    private async Task<ServerAnswer?> StatusAsync(Instance instance, CancellationToken cancellationToken)
+    private async Task<JupyterStatus?> StatusAsync(Instance instance, CancellationToken cancellationToken)
     {
         if (instance.Port is not { } port)
         {
             return null;
         }
         var host = ListenIp().Equals(IPAddress.Any) ? IPAddress.Loopback : ListenIp();
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://{host}:{port.ToString(CultureInfo.InvariantCulture)}/api/status"));
-        if (instance.Get(TokenKey) is { Length: > 0 } token)
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("token", token);
-        }
-        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        bounded.CancelAfter(StatusTimeout);
-        try
-        {
-            using var response = await _clients.CreateClient(ServerHttpClientName).SendAsync(request, bounded.Token);
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                return null;
-            }
-            using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync(bounded.Token));
-            DateTimeOffset? lastActivity = document.RootElement.ValueKind == JsonValueKind.Object
-                && document.RootElement.TryGetProperty("last_activity", out var value)
-                && value.ValueKind == JsonValueKind.String
-                && DateTimeOffset.TryParse(value.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
-                    ? parsed
-                    : null;
-            return new ServerAnswer(lastActivity);
-        }
-        catch (Exception e) when (e is HttpRequestException or JsonException
-            || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            return null;
-        }
+        var root = new Uri($"http://{host}:{port.ToString(CultureInfo.InvariantCulture)}/");
+        return await JupyterStatusProbe.AskAsync(_clients.CreateClient(ServerHttpClientName), root, instance.Get(TokenKey), cancellationToken, StatusTimeout);
     }
 
     private bool TimedOut(Instance instance) =>
@@ -897,7 +870,6 @@ public sealed partial class LxdBackend : ISpawnerBackend
         Stopping,
     }
 
-    private sealed record ServerAnswer(DateTimeOffset? LastActivity);
 
     /// <summary>What the backend reads of an instance: status, its own config, the proxy port, when it last started.</summary>
     private sealed record Instance(string Name, InstanceState Status, IReadOnlyDictionary<string, string> Config, int? Port, DateTimeOffset? LastUsedAt)

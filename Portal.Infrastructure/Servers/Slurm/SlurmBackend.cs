@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Net;
 using System.Runtime.CompilerServices;
 using System.Security.Cryptography;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -396,29 +394,10 @@ public sealed partial class SlurmBackend : ISpawnerBackend, IDisposable
         {
             return null;
         }
-        var port = endpoint.Port.ToString(CultureInfo.InvariantCulture);
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://{endpoint.Host}:{port}/api/status"));
-        request.Headers.TryAddWithoutValidation("Authorization", $"token {token}");
-        try
-        {
-            using var response = await _http.SendAsync(request, cancellationToken);
-            if (response.StatusCode != HttpStatusCode.OK)
-            {
-                return null;
-            }
-            using var document = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
-            DateTimeOffset? lastActivity = document.RootElement.TryGetProperty("last_activity", out var value)
-                && value.ValueKind == JsonValueKind.String
-                && DateTimeOffset.TryParse(value.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var parsed)
-                    ? parsed
-                    : null;
-            return new ReadyServer(endpoint, new Uri($"http://{endpoint.Host}:{port}/?token={Uri.EscapeDataString(token)}"), lastActivity);
-        }
-        catch (Exception e) when (e is HttpRequestException or JsonException or UriFormatException
-            || (e is TaskCanceledException && !cancellationToken.IsCancellationRequested))
-        {
-            return null;
-        }
+        var root = new Uri($"http://{endpoint.Host}:{endpoint.Port.ToString(CultureInfo.InvariantCulture)}/");
+        return await JupyterStatusProbe.AskAsync(_http, root, token, cancellationToken) is { } status
+            ? new ReadyServer(endpoint, new Uri(root, $"?token={Uri.EscapeDataString(token)}"), status.LastActivity)
+            : null;
     }
 
     /// <summary>The user's jobs (of the portal's account) named after the user, in the given states.</summary>
