@@ -8,6 +8,7 @@ using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Accounts;
+using Portal.Infrastructure.Api;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Directory;
 using Portal.Infrastructure.Jobs;
@@ -68,6 +69,8 @@ public static class DependencyInjection
             .Configure<DatabaseXmlRepository>((options, repository) => options.XmlRepository = repository);
 
         services.AddSingleton<AuditLog>();
+        services.AddSingleton<AccessTokenService>();
+        services.AddSingleton<ServerListing>();
         services.AddSingleton<SignInService>();
         services.AddPortalPasswords(configuration);
         services.AddPortalMail(configuration);

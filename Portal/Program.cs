@@ -2,6 +2,7 @@ using System.Net;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.HttpOverrides;
 using Portal.Admin;
+using Portal.Api;
 using Portal.Auth;
 using Portal.Components;
 using Portal.Hosting;
@@ -18,6 +19,7 @@ var builder = WebApplication.CreateBuilder(migrateOnly ? args[1..] : args);
 
 builder.Services.AddPortalInfrastructure(builder.Configuration);
 builder.Services.AddPortalAuthentication(builder.Environment);
+builder.Services.AddPortalApi();
 builder.Services.AddPortalLocalization();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddRadzenComponents();
@@ -59,12 +61,18 @@ if (!app.Environment.IsDevelopment())
     app.UseExceptionHandler("/error", createScopeForErrors: true);
     app.UseHsts();
 }
-app.UseStatusCodePagesWithReExecute("/not-found");
+// The API answers in JSON problem details; only the pages get the not-found page.
+app.UseWhen(context => !context.Request.Path.StartsWithSegments(ApiEndpoints.Prefix),
+    pages => pages.UseStatusCodePagesWithReExecute("/not-found"));
 app.UseRequestLocalization();
 app.UseAuthentication();
 app.UseAuthorization();
-app.UsePasswordChangeGate();
-app.UseTermsGate();
+// The gates send people to a page; an API caller is a token, which has nothing to click (docs/decisions/0011-rest-api.md).
+app.UseWhen(context => !context.Request.Path.StartsWithSegments(ApiEndpoints.Prefix), pages =>
+{
+    pages.UsePasswordChangeGate();
+    pages.UseTermsGate();
+});
 app.UseRateLimiter();
 app.UseAntiforgery();
 
@@ -76,6 +84,8 @@ app.MapCultureSwitch();
 app.MapSignOut();
 app.MapOnboardingEndpoints();
 app.MapAuditExport();
+app.MapPortalApi();
+app.MapOpenApi(ApiEndpoints.OpenApiPath).AllowAnonymous();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.RunAsync();

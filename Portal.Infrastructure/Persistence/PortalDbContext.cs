@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
+using Portal.Domain.Api;
 using Portal.Domain.Audit;
 using Portal.Domain.Onboarding;
 using Portal.Domain.Servers;
@@ -32,6 +33,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) :
     public DbSet<ResourcePlan> ResourcePlans => Set<ResourcePlan>();
     public DbSet<QuotaOverride> QuotaOverrides => Set<QuotaOverride>();
     public DbSet<CudaToolkit> CudaToolkits => Set<CudaToolkit>();
+    public DbSet<AccessToken> AccessTokens => Set<AccessToken>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDbContext).Assembly);

@@ -1,0 +1,9 @@
+namespace Portal.Api;
+
+public static partial class ApiEndpoints
+{
+    private static void MapUsersAndUsage(RouteGroupBuilder api)
+    {
+        _ = api;
+    }
+}
