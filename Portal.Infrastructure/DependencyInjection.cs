@@ -23,6 +23,7 @@ using Portal.Infrastructure.Servers.LocalProcess;
 using Portal.Infrastructure.Servers.Lxd;
 using Portal.Infrastructure.Servers.Slurm;
 using Portal.Infrastructure.Terms;
+using Portal.Infrastructure.Usage;
 
 namespace Portal.Infrastructure;
 
@@ -107,6 +108,8 @@ public static class DependencyInjection
         {
             services.AddDockerBackend(configuration);
         }
+        services.AddUsage(configuration);
+        services.AddSingleton<JobsAdministration>();
         services.AddPortalJobs(configuration, connectionString);
         return services;
     }

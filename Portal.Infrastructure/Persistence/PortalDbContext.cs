@@ -8,6 +8,7 @@ using Portal.Infrastructure.Accounts;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Security;
 using Portal.Infrastructure.Servers;
+using Portal.Infrastructure.Usage;
 
 namespace Portal.Infrastructure.Persistence;
 
@@ -32,6 +33,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) :
     public DbSet<ResourcePlan> ResourcePlans => Set<ResourcePlan>();
     public DbSet<QuotaOverride> QuotaOverrides => Set<QuotaOverride>();
     public DbSet<CudaToolkit> CudaToolkits => Set<CudaToolkit>();
+    public DbSet<StorageSample> StorageSamples => Set<StorageSample>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDbContext).Assembly);
