@@ -76,6 +76,7 @@ app.MapCultureSwitch();
 app.MapSignOut();
 app.MapOnboardingEndpoints();
 app.MapAuditExport();
+app.MapUsageExport();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.RunAsync();
