@@ -117,6 +117,26 @@ public sealed class UsageWebTests(InProcessPortal app) : IClassFixture<InProcess
         Assert.True((long)(await command.ExecuteScalarAsync())! >= 1);
     }
 
+    [Fact]
+    public async Task QuotaCard_NoSampleThenASample_ShowsNotMeasuredThenUsedAgainstTheLimit()
+    {
+        var client = Client();
+        var uid = LdapTestUsers.UniqueUsername("qta");
+        LdapTestUsers.CreatePerson(uid, StudentPassword);
+        await HttpSignIn.SignInAcceptingTermsAsync(client, uid, StudentPassword);
+
+        var before = await (await client.GetAsync(new Uri("/server", UriKind.Relative))).Content.ReadAsStringAsync();
+        Assert.Contains("data-testid=\"quota-storage-not-measured\"", before, StringComparison.Ordinal);
+
+        // 25 GiB of the default plan's 100.
+        await new UsageRows(app.Database).ExecuteAsync("INSERT INTO storage_samples (username, sampled_at, bytes) VALUES (@u, now(), @b)",
+            ("u", uid), ("b", 25L * 1024 * 1024 * 1024));
+        var after = await (await client.GetAsync(new Uri("/server", UriKind.Relative))).Content.ReadAsStringAsync();
+        Assert.Contains("data-testid=\"quota-storage-bar\"", after, StringComparison.Ordinal);
+        Assert.Matches("quota-storage-used-text\"[^>]*>25 GB of 100 GB<", after);
+        client.Dispose();
+    }
+
     private static async Task<string[]> LinesAsync(HttpResponseMessage response) =>
         (await response.Content.ReadAsStringAsync()).TrimStart('\uFEFF').Split("\r\n", StringSplitOptions.RemoveEmptyEntries);
 }
