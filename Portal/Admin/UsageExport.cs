@@ -33,9 +33,9 @@ public static class UsageExport
             }
             var end = to ?? clock.GetUtcNow();
             var period = new UsagePeriod(from ?? end.AddDays(-7), end);
-            if (period.To <= period.From || period.Length > TimeSpan.FromDays(3660))
+            if (period.To <= period.From || period.Length > TimeSpan.FromDays(366))
             {
-                return Results.BadRequest("The period must end after it starts, and span at most ten years.");
+                return Results.BadRequest("The period must end after it starts, and span at most a year.");
             }
             var lines = await LinesAsync(table, period, usage, context.RequestAborted);
             await audit.RecordAsync(new AuditActor(context.User.Identity!.Name!, context.Connection.RemoteIpAddress?.ToString()),
