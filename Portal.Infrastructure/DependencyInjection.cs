@@ -24,6 +24,7 @@ using Portal.Infrastructure.Servers.LocalProcess;
 using Portal.Infrastructure.Servers.Lxd;
 using Portal.Infrastructure.Servers.Slurm;
 using Portal.Infrastructure.Terms;
+using Portal.Infrastructure.Usage;
 
 namespace Portal.Infrastructure;
 
@@ -110,6 +111,8 @@ public static class DependencyInjection
         {
             services.AddDockerBackend(configuration);
         }
+        services.AddUsage(configuration);
+        services.AddSingleton<JobsAdministration>();
         services.AddPortalJobs(configuration, connectionString);
         return services;
     }

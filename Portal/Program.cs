@@ -86,6 +86,7 @@ app.MapOnboardingEndpoints();
 app.MapAuditExport();
 app.MapPortalApi();
 app.MapOpenApi(ApiEndpoints.OpenApiPath).AllowAnonymous();
+app.MapUsageExport();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.RunAsync();

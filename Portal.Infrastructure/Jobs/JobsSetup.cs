@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Onboarding;
 using Portal.Infrastructure.Servers;
+using Portal.Infrastructure.Usage;
 using Quartz;
 
 namespace Portal.Infrastructure.Jobs;
@@ -27,6 +28,7 @@ public static class JobsSetup
             quartz.AddProvisioningJobs(configuration);
             quartz.AddMailJobs();
             quartz.AddServerJobs(configuration);
+            quartz.AddUsageJobs(configuration);
         });
         services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
         return services;

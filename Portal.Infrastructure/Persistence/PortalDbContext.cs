@@ -9,6 +9,7 @@ using Portal.Infrastructure.Accounts;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Security;
 using Portal.Infrastructure.Servers;
+using Portal.Infrastructure.Usage;
 
 namespace Portal.Infrastructure.Persistence;
 
@@ -34,6 +35,7 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) :
     public DbSet<QuotaOverride> QuotaOverrides => Set<QuotaOverride>();
     public DbSet<CudaToolkit> CudaToolkits => Set<CudaToolkit>();
     public DbSet<AccessToken> AccessTokens => Set<AccessToken>();
+    public DbSet<StorageSample> StorageSamples => Set<StorageSample>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDbContext).Assembly);

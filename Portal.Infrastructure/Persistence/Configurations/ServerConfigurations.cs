@@ -66,6 +66,8 @@ internal sealed class ServerSessionConfiguration : IEntityTypeConfiguration<Serv
         builder.HasIndex(s => new { s.Username, s.RequestedAt }).HasDatabaseName("ix_server_sessions_username_requested_at");
         builder.HasIndex(s => s.RequestedAt).HasDatabaseName("ix_server_sessions_requested_at");
         builder.HasIndex(s => s.ServerId).HasDatabaseName("ix_server_sessions_server_id");
+        builder.HasIndex(s => s.EndedAt).HasDatabaseName("ix_server_sessions_ended_at");
+        builder.HasIndex(s => s.ReadyAt).HasFilter("ready_at IS NOT NULL").HasDatabaseName("ix_server_sessions_ready_at");
     }
 }
 
