@@ -8,6 +8,7 @@ using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Accounts;
+using Portal.Infrastructure.Admin.Users;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Directory;
 using Portal.Infrastructure.Jobs;
@@ -107,6 +108,8 @@ public static class DependencyInjection
         {
             services.AddDockerBackend(configuration);
         }
+        services.AddUserAdministration();
+        services.AddSingleton<IDirectoryAdministration>(sp => sp.GetRequiredService<LdapDirectory>());
         services.AddPortalJobs(configuration, connectionString);
         return services;
     }

@@ -27,6 +27,7 @@ public static class JobsSetup
             quartz.AddProvisioningJobs(configuration);
             quartz.AddMailJobs();
             quartz.AddServerJobs(configuration);
+            Admin.Users.UserAdministrationSetup.AddUserAdministrationJobs(quartz);
         });
         services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
         return services;
