@@ -1,4 +1,6 @@
 using System.Text.RegularExpressions;
+using Microsoft.EntityFrameworkCore;
+using Portal.Auth;
 using Portal.Tests.Support;
 using static Microsoft.Playwright.Assertions;
 
@@ -73,5 +75,25 @@ public sealed partial class UserAdminEndToEndTests(BrowserFixture browser, Kestr
                 .ToHaveTextAsync($"Your account is suspended: {reason}. Contact the service desk.");
             await Expect(fresh.Page).ToHaveURLAsync(new Regex("/account/sign-in"));
         });
+    }
+
+    [Fact]
+    public async Task UsersPage_Student_SeesAccessDeniedAndRefusalIsAuditedWithAddress()
+    {
+        var uid = LdapTestUsers.UniqueUsername("den");
+        LdapTestUsers.CreatePerson(uid, "Student-password-1");
+        await using var studentPage = await PortalPage.OpenAsync(browser, portal);
+        var page = studentPage.Page;
+        await studentPage.RunAsync(nameof(UsersPage_Student_SeesAccessDeniedAndRefusalIsAuditedWithAddress), async () =>
+        {
+            await studentPage.SignInAcceptingTermsAsync(uid, "Student-password-1");
+            await page.GotoAsync("/admin/users");
+            await Expect(page.GetByTestId("access-denied")).ToBeVisibleAsync();
+        });
+
+        await using var db = portal.Database.CreateDbContext();
+        var denied = await db.AuditEvents.AsNoTracking().SingleAsync(e => e.Action == AuthorizationAudit.DeniedAction && e.Actor == uid);
+        Assert.Equal("/admin/users", denied.Target);
+        Assert.Equal("127.0.0.1", denied.SourceAddress);
     }
 }
