@@ -8,6 +8,7 @@ using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Accounts;
+using Portal.Infrastructure.Admin.Users;
 using Portal.Infrastructure.Api;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Directory;
@@ -113,6 +114,8 @@ public static class DependencyInjection
         }
         services.AddUsage(configuration);
         services.AddSingleton<JobsAdministration>();
+        services.AddUserAdministration();
+        services.AddSingleton<IDirectoryAdministration>(sp => sp.GetRequiredService<LdapDirectory>());
         services.AddPortalJobs(configuration, connectionString);
         return services;
     }

@@ -82,22 +82,107 @@ public sealed class Account
         LastSignInAt = at;
     }
 
-    public void Suspend()
+    public const int SuspensionReasonMax = 500;
+
+    /// <summary>Why the account is (or was last) suspended; shown to the person when sign-in is refused.</summary>
+    public string? SuspensionReason { get; private set; }
+
+    public string? SuspendedBy { get; private set; }
+    public DateTimeOffset? SuspendedAt { get; private set; }
+
+    /// <summary>What LDAP was last made to say: true once the per-user job has set <c>pwdAccountLockedTime</c>.</summary>
+    public bool DirectoryLocked { get; private set; }
+
+    /// <summary>A role change an admin asked for; <see cref="Role"/> follows once LDAP's groups are changed.</summary>
+    public Role? RequestedRole { get; private set; }
+
+    /// <summary>Since when the administration job has work to do for this account; null when LDAP is in step.</summary>
+    public DateTimeOffset? AdminJobRequestedAt { get; private set; }
+
+    public int AdminJobAttempts { get; private set; }
+    public string? AdminJobError { get; private set; }
+
+    /// <summary>True while the directory does not yet reflect the account's status or requested role.</summary>
+    public bool DirectoryChangePending => AdminJobRequestedAt is not null;
+
+    /// <summary>Suspends the account: sign-in is refused at once, and the job locks the LDAP entry.</summary>
+    public void Suspend(string reason, string by, DateTimeOffset at)
     {
         if (Status != AccountStatus.Active)
         {
             throw new InvalidTransitionException(nameof(Account), Status.ToString(), nameof(AccountStatus.Suspended));
         }
+        var trimmed = reason?.Trim();
+        if (string.IsNullOrEmpty(trimmed) || trimmed.Length > SuspensionReasonMax)
+        {
+            throw new InvalidValueException(nameof(SuspensionReason), $"A suspension needs a reason of 1 to {SuspensionReasonMax} characters.");
+        }
+        ArgumentException.ThrowIfNullOrWhiteSpace(by);
         Status = AccountStatus.Suspended;
+        SuspensionReason = trimmed;
+        SuspendedBy = by;
+        SuspendedAt = at;
+        RequestDirectoryChange(at);
     }
 
-    public void Reinstate()
+    /// <summary>Lifts a suspension; the job removes the LDAP lock. The reason stays on record until the next suspension.</summary>
+    public void Reinstate(DateTimeOffset at)
     {
         if (Status != AccountStatus.Suspended)
         {
             throw new InvalidTransitionException(nameof(Account), Status.ToString(), nameof(AccountStatus.Active));
         }
         Status = AccountStatus.Active;
+        RequestDirectoryChange(at);
+    }
+
+    /// <summary>Asks for another role; nothing to do when it is the current one and none other is pending.</summary>
+    public bool RequestRole(Role role, DateTimeOffset at)
+    {
+        if (role == (RequestedRole ?? Role))
+        {
+            return false;
+        }
+        RequestedRole = role == Role ? null : role;
+        RequestDirectoryChange(at);
+        return true;
+    }
+
+    /// <summary>The job changed LDAP's groups to the requested role.</summary>
+    public void RoleApplied(Role role)
+    {
+        Role = role;
+        if (RequestedRole == role)
+        {
+            RequestedRole = null;
+        }
+    }
+
+    /// <summary>The job made LDAP's lock match the status.</summary>
+    public void LockApplied(bool locked) => DirectoryLocked = locked;
+
+    /// <summary>Something for the job to carry out (a reset password, a lock, a role).</summary>
+    public void RequestDirectoryChange(DateTimeOffset at)
+    {
+        AdminJobRequestedAt = at;
+        AdminJobError = null;
+    }
+
+    /// <summary>The job did everything asked up to <paramref name="requestedAt"/>; a later request stays pending.</summary>
+    public void DirectoryChangeDone(DateTimeOffset requestedAt)
+    {
+        if (AdminJobRequestedAt is { } pending && pending <= requestedAt)
+        {
+            AdminJobRequestedAt = null;
+        }
+        AdminJobAttempts = 0;
+        AdminJobError = null;
+    }
+
+    public void DirectoryChangeFailed(string error)
+    {
+        AdminJobAttempts++;
+        AdminJobError = error.Length > 1000 ? error[..1000] : error;
     }
 
     private void SyncFrom(DirectoryUser user)

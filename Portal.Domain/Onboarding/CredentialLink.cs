@@ -11,7 +11,7 @@ public sealed class CredentialLink
 {
     public static readonly TimeSpan Lifetime = TimeSpan.FromDays(7);
 
-    private CredentialLink(Guid id, Guid applicationId, Username username, string tokenHash, string protectedPassword, DateTimeOffset createdAt)
+    private CredentialLink(Guid id, Guid? applicationId, Username username, string tokenHash, string protectedPassword, DateTimeOffset createdAt)
     {
         Id = id;
         ApplicationId = applicationId;
@@ -23,7 +23,8 @@ public sealed class CredentialLink
     }
 
     public Guid Id { get; private set; }
-    public Guid ApplicationId { get; private set; }
+    /// <summary>The application of a new account's first link; null for a link issued by a password reset.</summary>
+    public Guid? ApplicationId { get; private set; }
     public Username Username { get; private set; }
 
     /// <summary>SHA-256 of the secret in the link.</summary>
@@ -45,6 +46,24 @@ public sealed class CredentialLink
         ArgumentException.ThrowIfNullOrWhiteSpace(tokenHash);
         ArgumentException.ThrowIfNullOrWhiteSpace(protectedPassword);
         return new CredentialLink(Guid.NewGuid(), applicationId, username, tokenHash, protectedPassword, at);
+    }
+
+    /// <summary>A new password issued by an administrator for an existing account (no application needed).</summary>
+    public static CredentialLink IssueReset(Username username, string tokenHash, string protectedPassword, DateTimeOffset at)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(tokenHash);
+        ArgumentException.ThrowIfNullOrWhiteSpace(protectedPassword);
+        return new CredentialLink(Guid.NewGuid(), null, username, tokenHash, protectedPassword, at);
+    }
+
+    /// <summary>A later reset replaced this link before it was used: it shows nothing any more.</summary>
+    public void Supersede(DateTimeOffset at)
+    {
+        if (RevealedAt is null && ExpiresAt > at)
+        {
+            ProtectedPassword = null;
+            ExpiresAt = at;
+        }
     }
 
     public void MarkPasswordSet(DateTimeOffset at) => PasswordSetAt ??= at;

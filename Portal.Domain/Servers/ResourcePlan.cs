@@ -57,6 +57,22 @@ public sealed class QuotaOverride
     public int? GpuCount { get; private set; }
     public string? GpuModel { get; private set; }
 
+    /// <summary>Bumped by every change; an edit made from an older version is refused (optimistic concurrency).</summary>
+    public int Version { get; private set; } = 1;
+
+    /// <summary>Replaces the plan and the single limits (null: the plan's value); the version moves on.</summary>
+    public void Change(string? planName, decimal? cpuCores, int? memoryGiB, int? storageGiB, int? gpuCount, string? gpuModel)
+    {
+        var valid = For(Username, planName, cpuCores, memoryGiB, storageGiB, gpuCount, gpuModel);
+        PlanName = valid.PlanName;
+        CpuCores = valid.CpuCores;
+        MemoryGiB = valid.MemoryGiB;
+        StorageGiB = valid.StorageGiB;
+        GpuCount = valid.GpuCount;
+        GpuModel = valid.GpuModel;
+        Version++;
+    }
+
     public static QuotaOverride For(Username username, string? planName, decimal? cpuCores, int? memoryGiB, int? storageGiB, int? gpuCount, string? gpuModel)
     {
         if (cpuCores <= 0 || memoryGiB <= 0 || storageGiB <= 0 || gpuCount < 0)

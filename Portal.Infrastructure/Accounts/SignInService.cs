@@ -20,6 +20,13 @@ public enum SignInFailure
 
     DirectoryUnavailable,
 
+    /// <summary>
+    /// The account is suspended by an administrator; <see cref="SignInResult.Failed.Reason"/> carries the reason.
+    /// Told after the throttle (so it cannot be probed quickly) and whatever the password, because LDAP refuses
+    /// every bind of a locked entry alike.
+    /// </summary>
+    Suspended,
+
     /// <summary>Too many recent failures for this account or address; the directory was not asked. See <see cref="SignInResult.Failed.RetryAfter"/>.</summary>
     Throttled,
 }
@@ -34,7 +41,8 @@ public abstract record SignInResult
 
     /// <param name="Failure">Why.</param>
     /// <param name="RetryAfter">For <see cref="SignInFailure.Throttled"/>: how long until the next attempt is accepted.</param>
-    public sealed record Failed(SignInFailure Failure, TimeSpan? RetryAfter = null) : SignInResult;
+    /// <param name="Reason">For <see cref="SignInFailure.Suspended"/>: the reason the administrator gave.</param>
+    public sealed record Failed(SignInFailure Failure, TimeSpan? RetryAfter = null, string? Reason = null) : SignInResult;
 }
 
 /// <summary>
@@ -68,6 +76,15 @@ public sealed partial class SignInService(
             return new SignInResult.Failed(SignInFailure.Throttled, decision.RetryAfter);
         }
 
+        // A suspended account is refused before LDAP is asked (the lock may not be written yet, and once it is,
+        // LDAP's refusal says nothing about why).
+        if (await SuspensionReasonAsync(name, cancellationToken) is { } reason)
+        {
+            await throttle.RecordFailureAsync(name, sourceAddress, cancellationToken);
+            await audit.RecordAsync(anonymous, "auth.sign-in-refused", name.Value, new { reason = "Suspended" }, cancellationToken);
+            return new SignInResult.Failed(SignInFailure.Suspended, Reason: reason);
+        }
+
         DirectoryAuthentication outcome;
         try
         {
@@ -94,6 +111,15 @@ public sealed partial class SignInService(
             default:
                 throw new InvalidOperationException($"Unknown directory outcome {outcome.GetType().Name}.");
         }
+    }
+
+    /// <summary>The reason of the account's suspension, or null when it is not suspended (or not known yet).</summary>
+    public async Task<string?> SuspensionReasonAsync(Username username, CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var row = await db.Accounts.AsNoTracking().Where(a => a.Username == username)
+            .Select(a => new { a.Status, a.SuspensionReason }).SingleOrDefaultAsync(cancellationToken);
+        return row is { Status: AccountStatus.Suspended } ? row.SuspensionReason ?? "-" : null;
     }
 
     private async Task<Account> RecordSignInAsync(DirectoryUser user, CancellationToken cancellationToken)

@@ -29,6 +29,7 @@ public static class JobsSetup
             quartz.AddMailJobs();
             quartz.AddServerJobs(configuration);
             quartz.AddUsageJobs(configuration);
+            Admin.Users.UserAdministrationSetup.AddUserAdministrationJobs(quartz);
         });
         services.AddQuartzHostedService(options => options.WaitForJobsToComplete = true);
         return services;

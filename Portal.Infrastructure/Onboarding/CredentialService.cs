@@ -54,18 +54,21 @@ public sealed class CredentialService(IDbContextFactory<PortalDbContext> context
                 return new RevealResult.NotFound();
             case { RevealedAt: { } at }:
                 return new RevealResult.AlreadyUsed(at);
-            case { PasswordSetAt: null }:
-                return new RevealResult.NotReady();
             default:
                 break;
         }
+        // Expired first: a link superseded by a later password reset is expired even if its password was never set.
         if (link.IsExpired(now))
         {
             return new RevealResult.Expired();
         }
+        if (link.PasswordSetAt is null)
+        {
+            return new RevealResult.NotReady();
+        }
         var protectedPassword = link.Reveal(now);
         db.AuditEvents.Add(AuditEvent.Record(now, link.Username.Value, "account.credentials-revealed",
-            ProvisioningService.ApplicationTarget(link.ApplicationId), "{}", sourceAddress));
+            link.ApplicationId is { } applicationId ? ProvisioningService.ApplicationTarget(applicationId) : link.Username.Value, "{}", sourceAddress));
         try
         {
             await db.SaveChangesAsync(cancellationToken);

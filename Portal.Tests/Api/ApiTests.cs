@@ -152,7 +152,7 @@ public sealed class ApiTests(InProcessPortal app) : IClassFixture<InProcessPorta
         await using (var db = await app.Database.ContextFactory().CreateDbContextAsync())
         {
             var account = await db.Accounts.SingleAsync(a => a.Username == Username.Parse(staff));
-            account.Suspend();
+            account.Suspend("API test", "admin", DateTimeOffset.UtcNow);
             await db.SaveChangesAsync();
         }
         using var ofSuspended = ApiClient(suspended.Secret);

@@ -46,9 +46,12 @@ public sealed class AccountTests
     {
         var account = Account.FromDirectory(User(), Now);
 
-        account.Suspend();
+        account.Suspend("Crypto mining", "admin", Now);
 
         Assert.Equal(AccountStatus.Suspended, account.Status);
+        Assert.Equal("Crypto mining", account.SuspensionReason);
+        Assert.Equal("admin", account.SuspendedBy);
+        Assert.True(account.DirectoryChangePending);
         Assert.Throws<DomainException>(() => account.RecordSignIn(User(), Now));
     }
 
@@ -56,9 +59,9 @@ public sealed class AccountTests
     public void Suspend_AlreadySuspended_ThrowsInvalidTransition()
     {
         var account = Account.FromDirectory(User(), Now);
-        account.Suspend();
+        account.Suspend("Crypto mining", "admin", Now);
 
-        var error = Assert.Throws<InvalidTransitionException>(account.Suspend);
+        var error = Assert.Throws<InvalidTransitionException>(() => account.Suspend("Again", "admin", Now));
         Assert.Equal("Suspended", error.From);
     }
 
@@ -66,16 +69,27 @@ public sealed class AccountTests
     public void Reinstate_Active_ThrowsInvalidTransition()
     {
         var account = Account.FromDirectory(User(), Now);
-        Assert.Throws<InvalidTransitionException>(account.Reinstate);
+        Assert.Throws<InvalidTransitionException>(() => account.Reinstate(Now));
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    public void Suspend_WithoutReason_ThrowsInvalidValue(string reason)
+    {
+        var account = Account.FromDirectory(User(), Now);
+        Assert.Throws<InvalidValueException>(() => account.Suspend(reason, "admin", Now));
+        Assert.Throws<InvalidValueException>(() => account.Suspend(new string('x', Account.SuspensionReasonMax + 1), "admin", Now));
+        Assert.Equal(AccountStatus.Active, account.Status);
     }
 
     [Fact]
     public void Reinstate_Suspended_BecomesActive()
     {
         var account = Account.FromDirectory(User(), Now);
-        account.Suspend();
+        account.Suspend("Crypto mining", "admin", Now);
 
-        account.Reinstate();
+        account.Reinstate(Now);
 
         Assert.Equal(AccountStatus.Active, account.Status);
     }

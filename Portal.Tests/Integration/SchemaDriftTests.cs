@@ -100,9 +100,11 @@ public sealed class SchemaDriftTests : MigratedDatabaseTest
                     JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum)
             FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
             JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE {ours}
+            WHERE {ours} AND x.indexprs IS NULL
             """))
         {
+            // Expression indexes (the trigram search indexes of 0007) cannot be described in EF; tests that rely on
+            // them check them directly (UserSearchTests).
             if ((bool)row[2])
             {
                 lines.Add($"primary key {row[0]} ({row[5]})");

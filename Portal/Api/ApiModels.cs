@@ -1,4 +1,5 @@
 using Portal.Domain.Onboarding;
+using Portal.Infrastructure.Admin.Users;
 using Portal.Domain.Servers;
 
 namespace Portal.Api;
@@ -33,3 +34,30 @@ public sealed record StartRequest(string? CudaToolkit);
 
 /// <summary>What a start or stop request did: <c>Requested</c>, <c>AlreadyRequested</c>, or why nothing happened.</summary>
 public sealed record ServerRequestDto(string Result);
+
+public sealed record UserDto(string Username, string DisplayName, string? Email, string Role, string Status, string? Department,
+    DateTimeOffset? LastSignInAt, string? ServerState)
+{
+    public static UserDto From(UserRow r) => new(r.Username, r.DisplayName, r.Email, r.Role.ToString(), r.Status.ToString(), r.Department,
+        r.LastSignInAt, r.ServerState?.ToString());
+}
+
+public sealed record LimitsDto(decimal CpuCores, int MemoryGiB, int StorageGiB, int GpuCount, string? GpuModel);
+
+public sealed record UserDetailDto(string Username, string DisplayName, string? Email, string Role, string Status, string? SuspensionReason,
+    string? Department, int? UidNumber, int? AcceptedTermsVersion, DateTimeOffset CreatedAt, DateTimeOffset? LastSignInAt, string Plan,
+    LimitsDto Limits, string? ServerState)
+{
+    public static UserDetailDto From(UserDetail d)
+    {
+        var a = d.Account;
+        var l = d.EffectiveLimits;
+        return new(a.Username.Value, a.DisplayName, a.Email?.Value, a.Role.ToString(), a.Status.ToString(), a.SuspensionReason, a.Department,
+            a.UidNumber, a.AcceptedTermsVersion, a.CreatedAt, a.LastSignInAt, d.Plan.Name,
+            new LimitsDto(l.CpuCores, l.MemoryGiB, l.StorageGiB, l.GpuCount, l.GpuModel), d.Server?.Observed.ToString());
+    }
+}
+
+public sealed record SuspendRequest(string? Reason);
+
+public sealed record UserActionDto(string Outcome, string? Message);

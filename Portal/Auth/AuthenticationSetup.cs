@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Portal.Domain.Accounts;
 using Portal.Infrastructure.Audit;
@@ -34,7 +35,11 @@ public static class AuthenticationSetup
                 options.AccessDeniedPath = AccessDeniedPath;
                 options.ExpireTimeSpan = TimeSpan.FromHours(8);
                 options.SlidingExpiration = true;
+                // A suspended person's session ends at their next request.
+                options.Events.OnValidatePrincipal = SuspendedSessions.ValidateAsync;
             });
+        // Every refused request of a signed-in person is audited (auth.denied).
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, AuthorizationAudit>();
         services.AddAuthorizationBuilder()
             .AddPolicy(StaffPolicy, p => p.RequireRole(Roles.Staff, Roles.Admin))
             .AddPolicy(AdminPolicy, p => p.RequireRole(Roles.Admin));

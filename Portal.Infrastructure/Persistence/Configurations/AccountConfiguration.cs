@@ -25,8 +25,22 @@ internal sealed class AccountConfiguration : IEntityTypeConfiguration<Account>
         builder.Property(a => a.LastSignInAt).HasColumnName("last_sign_in_at");
         builder.Property(a => a.Department).HasColumnName("department").HasMaxLength(100);
         builder.Property(a => a.ApplicationId).HasColumnName("application_id");
+        builder.Property(a => a.SuspensionReason).HasColumnName("suspension_reason").HasMaxLength(Account.SuspensionReasonMax);
+        builder.Property(a => a.SuspendedBy).HasColumnName("suspended_by").HasMaxLength(64);
+        builder.Property(a => a.SuspendedAt).HasColumnName("suspended_at");
+        builder.Property(a => a.DirectoryLocked).HasColumnName("directory_locked");
+        builder.Property(a => a.RequestedRole).HasColumnName("requested_role").HasMaxLength(16).HasConversion<string>();
+        builder.Property(a => a.AdminJobAttempts).HasColumnName("admin_job_attempts");
+        builder.Property(a => a.AdminJobError).HasColumnName("admin_job_error").HasMaxLength(1000);
+        builder.Property(a => a.AdminJobRequestedAt).HasColumnName("admin_job_requested_at");
+        builder.Ignore(a => a.DirectoryChangePending);
 
         builder.HasIndex(a => a.Username).IsUnique().HasDatabaseName("ix_accounts_username");
+        // migrations/0007 also has trigram (GIN) indexes on lower(username), lower(display_name) and lower(email):
+        // expression indexes, which EF cannot describe; UserSearchTests checks that the search uses them.
+        builder.HasIndex(a => new { a.Status, a.Role }).HasDatabaseName("ix_accounts_status_role");
+        builder.HasIndex(a => a.Department).HasDatabaseName("ix_accounts_department");
+        builder.HasIndex(a => a.AdminJobRequestedAt).HasFilter("admin_job_requested_at IS NOT NULL").HasDatabaseName("ix_accounts_admin_job_requested_at");
         builder.HasIndex(a => a.UidNumber).IsUnique().HasFilter("uid_number IS NOT NULL").HasDatabaseName("ix_accounts_uid_number");
     }
 }

@@ -26,5 +26,6 @@ internal sealed class CredentialLinkConfiguration : IEntityTypeConfiguration<Cre
         builder.HasOne<AccountApplication>().WithMany().HasForeignKey(l => l.ApplicationId).OnDelete(DeleteBehavior.NoAction);
         builder.HasIndex(l => l.TokenHash).IsUnique().HasDatabaseName("ix_credential_links_token_hash");
         builder.HasIndex(l => l.ApplicationId).IsUnique().HasDatabaseName("ix_credential_links_application_id");
+        builder.HasIndex(l => l.Username).HasDatabaseName("ix_credential_links_username");
     }
 }

@@ -117,6 +117,7 @@ internal sealed class QuotaOverrideConfiguration : IEntityTypeConfiguration<Quot
         builder.Property(q => q.StorageGiB).HasColumnName("storage_gib");
         builder.Property(q => q.GpuCount).HasColumnName("gpu_count");
         builder.Property(q => q.GpuModel).HasColumnName("gpu_model").HasMaxLength(64);
+        builder.Property(q => q.Version).HasColumnName("version").IsConcurrencyToken();
         builder.HasOne<ResourcePlan>().WithMany().HasForeignKey(q => q.PlanName).OnDelete(DeleteBehavior.NoAction);
         builder.HasIndex(q => q.PlanName).HasDatabaseName("ix_quota_overrides_plan_name");
     }

@@ -1,0 +1,40 @@
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
+using Portal.Infrastructure.Audit;
+
+namespace Portal.Auth;
+
+/// <summary>
+/// Writes <c>auth.denied</c> to the audit log whenever a signed-in person is refused (forbidden) by an authorization
+/// policy, then lets the default handler answer as usual. Interactive pages are first requested over HTTP, so a
+/// student opening an admin page is recorded here too. Anonymous requests sent to sign in are not recorded.
+/// </summary>
+public sealed partial class AuthorizationAudit(AuditLog audit, ILogger<AuthorizationAudit> logger) : IAuthorizationMiddlewareResultHandler
+{
+    public const string DeniedAction = "auth.denied";
+
+    private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+    public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(authorizeResult);
+        if (authorizeResult.Forbidden && context.User.Identity is { IsAuthenticated: true, Name: { } actor })
+        {
+            try
+            {
+                await audit.RecordAsync(new AuditActor(actor, context.Connection.RemoteIpAddress?.ToString()), DeniedAction,
+                    context.Request.Path.Value, new { path = context.Request.Path.Value, method = context.Request.Method }, context.RequestAborted);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The refusal stands whether or not it could be written down.
+                LogAuditFailed(logger, e, actor, context.Request.Path.Value);
+            }
+        }
+        await _default.HandleAsync(next, context, policy, authorizeResult);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not audit the refused request of {Actor} to {Path}")]
+    private static partial void LogAuditFailed(ILogger logger, Exception error, string actor, string? path);
+}
