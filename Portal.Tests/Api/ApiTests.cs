@@ -269,7 +269,83 @@ public sealed class ApiTests(InProcessPortal app) : IClassFixture<InProcessPorta
         var paths = document.RootElement.GetProperty("paths");
         Assert.True(paths.TryGetProperty("/api/v1/applications", out _));
         Assert.True(paths.TryGetProperty("/api/v1/servers/{username}/stop", out _));
+        Assert.True(paths.TryGetProperty("/api/v1/users", out _));
+        Assert.True(paths.TryGetProperty("/api/v1/usage/backends", out _));
         Assert.All(paths.EnumerateObject(), p => Assert.StartsWith("/api/v1/", p.Name, StringComparison.Ordinal));
         Assert.Equal("bearer", document.RootElement.GetProperty("components").GetProperty("securitySchemes").GetProperty("bearer").GetProperty("scheme").GetString());
+    }
+
+    private async Task<string> AdminWithAccountAsync()
+    {
+        var env = TestEnvironment.Current;
+        using var signIn = Client();
+        await HttpSignIn.SignInAcceptingTermsAsync(signIn, env.AdminUsername, env.AdminPassword);
+        return env.AdminUsername;
+    }
+
+    [Fact]
+    public async Task Users_AdminToken_SearchesDetailsAndSuspends()
+    {
+        var admin = await AdminWithAccountAsync();
+        var student = await PersonAsync("apiusr");
+        var token = await TokenAsync(admin, ApiScopes.UsersRead | ApiScopes.UsersWrite);
+        using var client = ApiClient(token.Secret);
+
+        var page = await client.GetFromJsonAsync<ApiPage<UserDto>>($"/api/v1/users?search={student.ToUpperInvariant()}&role=student");
+        var detail = await client.GetFromJsonAsync<UserDetailDto>($"/api/v1/users/{student}");
+        var noReason = await client.PostAsJsonAsync($"/api/v1/users/{student}/suspend", new SuspendRequest(""));
+        var suspended = await client.PostAsJsonAsync($"/api/v1/users/{student}/suspend", new SuspendRequest("API test: unpaid fees"));
+        var badRole = await client.GetAsync(new Uri("/api/v1/users?role=wizard", UriKind.Relative));
+
+        Assert.Equal(student, Assert.Single(page!.Items).Username);
+        Assert.Equal("Student", detail!.Role);
+        Assert.Equal(HttpStatusCode.BadRequest, noReason.StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, suspended.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, badRole.StatusCode);
+        var after = await client.GetFromJsonAsync<UserDetailDto>($"/api/v1/users/{student}");
+        Assert.Equal("Suspended", after!.Status);
+        Assert.Equal("API test: unpaid fees", after.SuspensionReason);
+        await using var db = await app.Database.ContextFactory().CreateDbContextAsync();
+        Assert.True(await db.AuditEvents.AnyAsync(e => e.Actor == admin && e.Target == student && e.Action.StartsWith("admin.user.")));
+    }
+
+    [Fact]
+    public async Task Users_StaffOrStudentTokenWithUserScopes_ForbiddenAndAudited()
+    {
+        var staff = await PersonAsync("apistaff", "portal-staff");
+        var student = await PersonAsync("apiusr");
+        foreach (var owner in new[] { staff, student })
+        {
+            var token = await TokenAsync(owner, ApiScopes.UsersRead | ApiScopes.UsersWrite | ApiScopes.UsageRead);
+            using var client = ApiClient(token.Secret);
+
+            var search = await client.GetAsync(new Uri("/api/v1/users", UriKind.Relative));
+            var suspend = await client.PostAsJsonAsync($"/api/v1/users/{student}/suspend", new SuspendRequest("no"));
+            var usage = await client.GetAsync(new Uri("/api/v1/usage/users", UriKind.Relative));
+
+            Assert.Equal(HttpStatusCode.Forbidden, search.StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, suspend.StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, usage.StatusCode);
+            Assert.Equal(1, await DeniedEventsAsync(owner, $"/api/v1/users/{student}/suspend"));
+        }
+        await using var db = await app.Database.ContextFactory().CreateDbContextAsync();
+        Assert.Equal(AccountStatus.Active, (await db.Accounts.SingleAsync(a => a.Username == Username.Parse(student))).Status);
+    }
+
+    [Fact]
+    public async Task Usage_AdminToken_ReturnsFiguresAndRefusesABackwardPeriod()
+    {
+        var admin = await AdminWithAccountAsync();
+        var token = await TokenAsync(admin, ApiScopes.UsageRead);
+        using var client = ApiClient(token.Secret);
+
+        foreach (var table in new[] { "users", "departments", "days", "backends" })
+        {
+            var response = await client.GetAsync(new Uri($"/api/v1/usage/{table}?from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z", UriKind.Relative));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal(JsonValueKind.Array, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.ValueKind);
+        }
+        var backward = await client.GetAsync(new Uri("/api/v1/usage/users?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", UriKind.Relative));
+        Assert.Equal(HttpStatusCode.BadRequest, backward.StatusCode);
     }
 }
