@@ -76,6 +76,7 @@ app.MapCultureSwitch();
 app.MapSignOut();
 app.MapOnboardingEndpoints();
 app.MapAuditExport();
+app.MapImportEndpoints();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.RunAsync();
