@@ -42,12 +42,13 @@ public sealed class BulkImportTests : MigratedDatabaseTest
             $"{new string('a', 60_000)},{other}l@keio.jp,S0000007,Faculty of Science,{other}l",   // 8: 60,000 characters
             $"No Department,{other}d@keio.jp,S0000008,,{other}d",                                 // 9: missing field
             $"Taken Name,{other}t@keio.jp,S0000009,Faculty of Science,{taken}",                   // 10: username taken in LDAP
-            $"\"Suzuki, Ichiro\",{quoted}@keio.jp,S0000010,Faculty of Science,{quoted}");         // 11: good, quoted comma
+            $"\"Suzuki, Ichiro\",{quoted}@keio.jp,S0000010,Faculty of Science,{quoted}",          // 11: good, quoted comma
+            $"Copy Cat,{good}@keio.jp,S0000011,Faculty of Science,{other}c");                    // 12: email twice in the file
 
         var preview = await Import.PreviewAsync(file, "class-a.csv", ImportSupport.Admin, "192.0.2.9", CancellationToken.None);
 
         var batch = Assert.IsType<ImportBatch>(preview.Batch);
-        Assert.Equal((10, 3, 7, 0), (batch.TotalRows, batch.ReadyRows, batch.InvalidRows, batch.ExistingRows));
+        Assert.Equal((11, 3, 8, 0), (batch.TotalRows, batch.ReadyRows, batch.InvalidRows, batch.ExistingRows));
         var rows = (await Import.RowsAsync(batch.Id, problemsOnly: false, 0, 100, CancellationToken.None)).Items.ToDictionary(r => r.Row.RowNumber);
         Assert.Equal([2, 3, 11], rows.Values.Where(r => r.Status == ImportRowStatus.Ready).Select(r => r.Row.RowNumber).Order());
         Assert.Equal($"{noName}-sato", rows[3].Row.Username);
@@ -66,9 +67,10 @@ public sealed class BulkImportTests : MigratedDatabaseTest
         Assert.Null(rows[8].Row.FullName);
         Assert.Equal([new ImportProblem("department", ApplicationForm.Codes.Required)], rows[9].Row.Problems);
         Assert.Equal([new ImportProblem("username", ApplicationForm.Codes.UsernameTaken)], rows[10].Row.Problems);
+        Assert.Equal([new ImportProblem("email", ImportRow.Codes.DuplicateInFile, 2)], rows[12].Row.Problems);
 
         var confirmed = await Import.ConfirmAsync(batch.Id, ImportSupport.Admin, "192.0.2.9", CancellationToken.None);
-        Assert.Equal(new ImportConfirmResult.Confirmed(3, 0, 7), confirmed);
+        Assert.Equal(new ImportConfirmResult.Confirmed(3, 0, 8), confirmed);
         Assert.Equal(1, _support.Onboarding.Trigger.Count);
         var pending = await Import.BatchAsync(batch.Id, CancellationToken.None);
         Assert.Equal(3, pending!.Counts[ImportRowStatus.Pending]);
@@ -78,13 +80,13 @@ public sealed class BulkImportTests : MigratedDatabaseTest
 
         var done = await Import.BatchAsync(batch.Id, CancellationToken.None);
         Assert.Equal(3, done!.Counts[ImportRowStatus.Provisioned]);
-        Assert.Equal(7, done.Counts[ImportRowStatus.Invalid]);
+        Assert.Equal(8, done.Counts[ImportRowStatus.Invalid]);
         var ldap = LdapTestUsers.Directory();
         foreach (var uid in new[] { good, $"{noName}-sato", quoted })
         {
             Assert.Single(ldap.FindDistinguishedNames(uid));
         }
-        foreach (var uid in new[] { $"{other}b", $"{other}n", $"{other}l", $"{other}d" })
+        foreach (var uid in new[] { $"{other}b", $"{other}n", $"{other}l", $"{other}d", $"{other}c" })
         {
             Assert.Empty(ldap.FindDistinguishedNames(uid));
         }
@@ -113,12 +115,12 @@ public sealed class BulkImportTests : MigratedDatabaseTest
 
         var second = Assert.IsType<ImportBatch>(again.Batch);
         Assert.Equal(batch.Id, again.EarlierConfirmedSameFile?.Id);
-        Assert.Equal((0, 7, 3), (second.ReadyRows, second.InvalidRows, second.ExistingRows));
+        Assert.Equal((0, 8, 3), (second.ReadyRows, second.InvalidRows, second.ExistingRows));
         var secondRows = (await Import.RowsAsync(second.Id, false, 0, 100, CancellationToken.None)).Items.ToDictionary(r => r.Row.RowNumber);
         Assert.All(new[] { 2, 3, 11 }, n => Assert.Equal(ImportRowStatus.AlreadyExists, secondRows[n].Status));
         Assert.Equal(ImportRow.Codes.AccountExists, secondRows[3].Row.Problems.Single().Code);
         Assert.Equal($"{noName}-sato", secondRows[3].Row.Username);
-        Assert.Equal(new ImportConfirmResult.Confirmed(0, 3, 7), await Import.ConfirmAsync(second.Id, ImportSupport.Admin, null, CancellationToken.None));
+        Assert.Equal(new ImportConfirmResult.Confirmed(0, 3, 8), await Import.ConfirmAsync(second.Id, ImportSupport.Admin, null, CancellationToken.None));
         await using (var db = Database.CreateDbContext())
         {
             Assert.Equal(3, await db.Applications.CountAsync());
