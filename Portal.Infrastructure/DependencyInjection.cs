@@ -9,12 +9,14 @@ using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Accounts;
 using Portal.Infrastructure.Admin.Users;
+using Portal.Infrastructure.Announcements;
 using Portal.Infrastructure.Api;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Directory;
 using Portal.Infrastructure.Jobs;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Onboarding;
+using Portal.Infrastructure.Onboarding.Import;
 using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Infrastructure.Security;
@@ -85,6 +87,8 @@ public static class DependencyInjection
         services.AddSingleton<CredentialService>();
         services.AddSingleton<ProvisioningService>();
         services.AddSingleton<IProvisioningTrigger, QuartzProvisioningTrigger>();
+        services.AddSingleton<ImportService>();
+        services.AddSingleton<AnnouncementService>();
 
         services.AddOptions<ServerOptions>().Bind(configuration.GetSection(ServerOptions.Section));
         services.AddSingleton<GpuInventory>();

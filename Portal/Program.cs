@@ -87,6 +87,7 @@ app.MapAuditExport();
 app.MapPortalApi();
 app.MapOpenApi(ApiEndpoints.OpenApiPath).AllowAnonymous();
 app.MapUsageExport();
+app.MapImportEndpoints();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.RunAsync();

@@ -79,6 +79,27 @@ public sealed class AccountApplication
         return new AccountApplication(Guid.NewGuid(), form, termsVersion, at, sourceAddress, statusTokenHash);
     }
 
+    /// <summary>What <see cref="AcceptedTermsVersion"/> holds for an imported application: nobody accepted anything yet;
+    /// the terms gate asks the person at their first sign-in.</summary>
+    public const int TermsNotYetAccepted = 0;
+
+    /// <summary>The purpose text of an application created by a bulk import.</summary>
+    public static string ImportPurpose(Guid batchId) => $"Imported by an administrator in import batch {batchId}.";
+
+    /// <summary>
+    /// An application created by an administrator's bulk import: submitted and approved in one step by the importer,
+    /// who is kept as the reviewer, so provisioning picks it up at once.
+    /// </summary>
+    public static AccountApplication Import(ApplicationForm form, Guid batchId, Username importer, DateTimeOffset at, string statusTokenHash)
+    {
+        ArgumentNullException.ThrowIfNull(form);
+        ArgumentNullException.ThrowIfNull(importer);
+        ArgumentException.ThrowIfNullOrWhiteSpace(statusTokenHash);
+        var application = new AccountApplication(Guid.NewGuid(), form with { Purpose = ImportPurpose(batchId) }, TermsNotYetAccepted, at, null, statusTokenHash);
+        application.Approve(importer, at);
+        return application;
+    }
+
     public void Approve(Username reviewer, DateTimeOffset at)
     {
         Move(ApplicationState.Submitted, ApplicationState.Approved);

@@ -1,8 +1,10 @@
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
+using Portal.Domain.Announcements;
 using Portal.Domain.Api;
 using Portal.Domain.Audit;
 using Portal.Domain.Onboarding;
+using Portal.Domain.Onboarding.Import;
 using Portal.Domain.Servers;
 using Portal.Domain.Terms;
 using Portal.Infrastructure.Accounts;
@@ -36,6 +38,10 @@ public sealed class PortalDbContext(DbContextOptions<PortalDbContext> options) :
     public DbSet<CudaToolkit> CudaToolkits => Set<CudaToolkit>();
     public DbSet<AccessToken> AccessTokens => Set<AccessToken>();
     public DbSet<StorageSample> StorageSamples => Set<StorageSample>();
+    public DbSet<ImportBatch> ImportBatches => Set<ImportBatch>();
+    public DbSet<ImportRow> ImportRows => Set<ImportRow>();
+    public DbSet<Announcement> Announcements => Set<Announcement>();
+    public DbSet<MaintenanceMode> MaintenanceModes => Set<MaintenanceMode>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder) =>
         modelBuilder.ApplyConfigurationsFromAssembly(typeof(PortalDbContext).Assembly);

@@ -25,6 +25,9 @@ public enum ServerRequestResult
 
     /// <summary>The toolkit asked for is not in the catalog, not offered by the backend, or needs a newer driver.</summary>
     ToolkitRefused,
+
+    /// <summary>Maintenance mode is on: only admins may start servers; nothing starts.</summary>
+    Maintenance,
 }
 
 /// <summary>What the server page shows: the server, its GPUs, and how long this user's starts usually take.</summary>
@@ -60,8 +63,30 @@ public sealed class ServerService(
         return new ServerSnapshot(server, gpuIndexes, typical, limits);
     }
 
+    /// <summary>Starts the server of <paramref name="username"/>, who is the requester; during maintenance their role
+    /// (the portal's account record; no record: a student) decides whether they may.</summary>
     public async Task<ServerRequestResult> StartAsync(Username username, string? cudaToolkit, string? sourceAddress, CancellationToken cancellationToken)
     {
+        Role role;
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            role = await db.Accounts.Where(a => a.Username == username).Select(a => (Role?)a.Role).SingleOrDefaultAsync(cancellationToken) ?? Role.Student;
+        }
+        return await StartAsync(username, cudaToolkit, sourceAddress, role, cancellationToken);
+    }
+
+    /// <summary>Starts the server of <paramref name="username"/>, asked by a person of <paramref name="requesterRole"/>
+    /// (the page passes the signed-in person's role). While maintenance mode is on only an admin may start.</summary>
+    public async Task<ServerRequestResult> StartAsync(Username username, string? cudaToolkit, string? sourceAddress, Role requesterRole, CancellationToken cancellationToken)
+    {
+        if (requesterRole != Role.Admin && await InMaintenanceAsync(cancellationToken))
+        {
+            await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+            db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), username.Value, "server.start-refused", $"server:{username}",
+                JsonSerializer.Serialize(new { reason = "maintenance", role = requesterRole.ToString() }), sourceAddress));
+            await db.SaveChangesAsync(cancellationToken);
+            return ServerRequestResult.Maintenance;
+        }
         if (cudaToolkit is not null && (await catalog.CheckAsync(cudaToolkit, options.Value.Backend, cancellationToken)).Refusal is not null)
         {
             return ServerRequestResult.ToolkitRefused;
@@ -235,6 +260,13 @@ public sealed class ServerService(
             }
         }
         return stopped;
+    }
+
+    /// <summary>Read from the database on every start (not the banner's cache): the switch takes effect at once.</summary>
+    private async Task<bool> InMaintenanceAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.MaintenanceModes.AnyAsync(m => m.Id == Domain.Announcements.MaintenanceMode.SingletonId && m.Enabled, cancellationToken);
     }
 
     private static bool IsRace(DbUpdateException e) =>

@@ -140,7 +140,7 @@ public static partial class ApiEndpoints
     {
         ServerRequestResult.Requested => TypedResults.Accepted((string?)null, new ServerRequestDto(result.ToString())),
         ServerRequestResult.AlreadyRequested => TypedResults.Ok(new ServerRequestDto(result.ToString())),
-        ServerRequestResult.NoGpuAvailable or ServerRequestResult.Busy or ServerRequestResult.ToolkitRefused =>
+        ServerRequestResult.NoGpuAvailable or ServerRequestResult.Busy or ServerRequestResult.ToolkitRefused or ServerRequestResult.Maintenance =>
             TypedResults.Problem(title: result.ToString(), statusCode: StatusCodes.Status409Conflict),
         _ => TypedResults.Problem(title: result.ToString(), statusCode: StatusCodes.Status409Conflict),
     };

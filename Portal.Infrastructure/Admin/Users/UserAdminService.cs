@@ -332,7 +332,7 @@ public sealed class UserAdminService(
         {
             ServerRequestResult.Requested => UserActionResult.Requested,
             ServerRequestResult.AlreadyRequested => UserActionResult.NothingToDo,
-            ServerRequestResult.NoGpuAvailable or ServerRequestResult.Busy or ServerRequestResult.ToolkitRefused
+            ServerRequestResult.NoGpuAvailable or ServerRequestResult.Busy or ServerRequestResult.ToolkitRefused or ServerRequestResult.Maintenance
                 => new UserActionResult(UserActionOutcome.Invalid, result.ToString()),
             _ => new UserActionResult(UserActionOutcome.Invalid, result.ToString()),
         };
