@@ -118,16 +118,7 @@ public sealed class AnnouncementService(IDbContextFactory<PortalDbContext> conte
         var now = clock.GetUtcNow();
         db.Announcements.Remove(announcement);
         db.AuditEvents.Add(Audit(now, admin, "admin.announcement.delete", id, Describe(announcement), sourceAddress));
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateConcurrencyException)
-        {
-            return AnnouncementChangeResult.Conflict;
-        }
-        Invalidate();
-        return AnnouncementChangeResult.Done;
+        return await CommitAsync(db, cancellationToken);
     }
 
     /// <summary>Turns maintenance on (with its message) or off.</summary>
@@ -155,16 +146,7 @@ public sealed class AnnouncementService(IDbContextFactory<PortalDbContext> conte
         }
         db.AuditEvents.Add(AuditEvent.Record(now, admin.Value, enabled ? "admin.maintenance.on" : "admin.maintenance.off", "maintenance",
             JsonSerializer.Serialize(new { enabled, messageEn = mode.MessageEn, messageJa = mode.MessageJa }), sourceAddress));
-        try
-        {
-            await db.SaveChangesAsync(cancellationToken);
-        }
-        catch (DbUpdateConcurrencyException)
-        {
-            return AnnouncementChangeResult.Conflict;
-        }
-        Invalidate();
-        return AnnouncementChangeResult.Done;
+        return await CommitAsync(db, cancellationToken);
     }
 
     private async Task<AnnouncementChangeResult> ChangeAsync(Guid id, int version, Username admin, string? sourceAddress, string action,
@@ -190,6 +172,18 @@ public sealed class AnnouncementService(IDbContextFactory<PortalDbContext> conte
             return AnnouncementChangeResult.NotAllowed;
         }
         db.AuditEvents.Add(Audit(now, admin, action, id, Describe(announcement), sourceAddress));
+        return await CommitAsync(db, cancellationToken);
+    }
+
+    private static object Describe(Announcement a) =>
+        new { severity = a.Severity.ToString(), textEn = a.TextEn, textJa = a.TextJa, startsAt = a.StartsAt, endsAt = a.EndsAt };
+
+    private static AuditEvent Audit(DateTimeOffset at, Username admin, string action, Guid id, object data, string? sourceAddress) =>
+        AuditEvent.Record(at, admin.Value, action, $"announcement:{id}", JsonSerializer.Serialize(data), sourceAddress);
+
+    /// <summary>Saves; someone else's change in between is a conflict (nothing written). The banner cache is dropped on success.</summary>
+    private async Task<AnnouncementChangeResult> CommitAsync(PortalDbContext db, CancellationToken cancellationToken)
+    {
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -201,10 +195,4 @@ public sealed class AnnouncementService(IDbContextFactory<PortalDbContext> conte
         Invalidate();
         return AnnouncementChangeResult.Done;
     }
-
-    private static object Describe(Announcement a) =>
-        new { severity = a.Severity.ToString(), textEn = a.TextEn, textJa = a.TextJa, startsAt = a.StartsAt, endsAt = a.EndsAt };
-
-    private static AuditEvent Audit(DateTimeOffset at, Username admin, string action, Guid id, object data, string? sourceAddress) =>
-        AuditEvent.Record(at, admin.Value, action, $"announcement:{id}", JsonSerializer.Serialize(data), sourceAddress);
 }
