@@ -13,7 +13,7 @@ return args switch
 static async Task<int> AdminQueries(string[] args)
 {
     var numbers = new List<int>();
-    var iterations = 100;
+    var iterations = 50;
     var keep = false;
     for (var i = 0; i < args.Length; i++)
     {
@@ -44,7 +44,7 @@ static int Usage()
 {
     Console.Error.WriteLine("""
         usage: scripts/bench hub-starts [users=200]
-               scripts/bench admin-queries [accounts=100000] [sessions=1000000] [--iterations N=100] [--keep]
+               scripts/bench admin-queries [accounts=100000] [sessions=1000000] [--iterations N=50] [--keep]
         """);
     return 2;
 }
