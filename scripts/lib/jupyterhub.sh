@@ -22,7 +22,8 @@
 # $STATE_DIR/jupyterhub-limited/; it shares the portal token.
 # A third one for scripts/bench admin-queries (100,000 users seeded into its sqlite db while it is stopped) starts with
 #   JUPYTERHUB_INSTANCE=bench scripts/services start test jupyterhub
-# on PORT+8000 (36000/36001/36081: above the LocalProcessBackendTests range, below the tests' 40000+), with state in
+# on PORT+3000 (31000/31001/31081: below the LocalProcessBackendTests range and below the kernel's ephemeral ports,
+# 32768+, where a client socket can hold the port the proxy wants to listen on), with state in
 # $STATE_DIR/jupyterhub-bench/; it shares the portal token. Only the benchmark starts it, and a start keeps its db
 # (the benchmark decides whether to reuse or replace the users in it).
 # `scripts/services stop <profile>` stops every instance; with JUPYTERHUB_INSTANCE set only that one.
@@ -60,7 +61,7 @@ jupyterhub_paths() {
       ;;
     bench)
       JHUB_NAME=jupyterhub-bench
-      JHUB_PORT=$((base + 8000))
+      JHUB_PORT=$((base + 3000))
       JHUB_SPAWN_LIMIT=100
       ;;
     *) die "jupyterhub: unknown instance '$JHUB_INSTANCE' (known: ${JUPYTERHUB_INSTANCES[*]})" ;;
