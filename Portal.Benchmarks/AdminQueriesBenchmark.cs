@@ -18,7 +18,7 @@ public static class AdminQueriesBenchmark
     private const int WarmUp = 3;
 
     /// <summary>A dashboard query stops repeating after this long (at least <see cref="MinimumDashboardRuns"/> runs).</summary>
-    private static readonly TimeSpan DashboardBudget = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan DashboardBudget = TimeSpan.FromSeconds(3);
 
     private const int MinimumDashboardRuns = 5;
 
