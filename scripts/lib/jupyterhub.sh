@@ -20,6 +20,12 @@
 #   JUPYTERHUB_INSTANCE=limited scripts/services start test jupyterhub
 # on PORT+2000 (30000/30001/30081: outside the ports LocalProcessBackendTests draw from), with state in
 # $STATE_DIR/jupyterhub-limited/; it shares the portal token.
+# A third one for scripts/bench admin-queries (100,000 users seeded into its sqlite db while it is stopped) starts with
+#   JUPYTERHUB_INSTANCE=bench scripts/services start test jupyterhub
+# on PORT+3000 (31000/31001/31081: below the LocalProcessBackendTests range and below the kernel's ephemeral ports,
+# 32768+, where a client socket can hold the port the proxy wants to listen on), with state in
+# $STATE_DIR/jupyterhub-bench/; it shares the portal token. Only the benchmark starts it, and a start keeps its db
+# (the benchmark decides whether to reuse or replace the users in it).
 # `scripts/services stop <profile>` stops every instance; with JUPYTERHUB_INSTANCE set only that one.
 #
 # Always Debian's /usr/bin/python3 and /usr/bin/jupyterhub: the python3 first on PATH may be another one.
@@ -27,7 +33,7 @@
 JUPYTERHUB_BIN=/usr/bin/jupyterhub
 JUPYTERHUB_CONFIG="$SCRIPTS_DIR/jupyterhub/jupyterhub_config.py"
 JUPYTERHUB_PYTHON=/usr/bin/python3
-JUPYTERHUB_INSTANCES=(main limited)
+JUPYTERHUB_INSTANCES=(main limited bench)
 
 jupyterhub_base_port() {
   case $PROFILE in
@@ -52,6 +58,11 @@ jupyterhub_paths() {
       JHUB_NAME=jupyterhub-limited
       JHUB_PORT=$((base + 2000))
       JHUB_SPAWN_LIMIT=1
+      ;;
+    bench)
+      JHUB_NAME=jupyterhub-bench
+      JHUB_PORT=$((base + 3000))
+      JHUB_SPAWN_LIMIT=100
       ;;
     *) die "jupyterhub: unknown instance '$JHUB_INSTANCE' (known: ${JUPYTERHUB_INSTANCES[*]})" ;;
   esac
@@ -145,8 +156,9 @@ _jupyterhub_start_instance() {
   [[ -r $JUPYTERHUB_CONFIG ]] || die "jupyterhub: config $JUPYTERHUB_CONFIG missing"
 
   secret_ensure JUPYTERHUB_PORTAL_TOKEN
-  if [[ $PROFILE == test ]]; then
-    # users and servers of earlier test runs: each test uses its own user names
+  if [[ $PROFILE == test && $JHUB_INSTANCE != bench ]]; then
+    # users and servers of earlier test runs: each test uses its own user names (the bench instance keeps its
+    # seeded users: scripts/bench admin-queries replaces them when they are not the ones it wants)
     rm -rf -- "$JHUB_DB" "${JHUB_DIR:?}/home"
   fi
   mkdir -p -- "$JHUB_DIR/home"
@@ -218,10 +230,14 @@ jupyterhub_status() {
 }
 
 jupyterhub_env() {
+  jupyterhub_paths bench
+  local bench_url=$JHUB_URL bench_dir=$JHUB_DIR
   jupyterhub_paths limited
   local limited_url=$JHUB_URL
   jupyterhub_paths main
   emit_export JupyterHub__BaseUrl "$JHUB_URL"
   emit_export JupyterHub__ApiToken "$(secret_require JUPYTERHUB_PORTAL_TOKEN)"
   emit_export PORTAL_JUPYTERHUB_LIMITED_URL "$limited_url"
+  emit_export PORTAL_JUPYTERHUB_BENCH_URL "$bench_url"
+  emit_export PORTAL_JUPYTERHUB_BENCH_DIR "$bench_dir"
 }
