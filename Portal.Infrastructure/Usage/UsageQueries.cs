@@ -112,17 +112,23 @@ public sealed class UsageQueries(NpgsqlDataSource dataSource, TimeProvider clock
         UsageAsync(period, $"""
             WITH {Clipped},
             days AS (
-                SELECT d AS day_from, d + interval '1 day' AS day_to
+                SELECT d AS day_from
                 FROM generate_series(date_trunc('day', @from, 'UTC'), @to - interval '1 microsecond', interval '1 day') d
+            ),
+            -- Each session cut into the days it spans (usually one or two): work grows with sessions, not sessions × days.
+            pieces AS (
+                SELECT p.day_from, c.gpu_count,
+                       extract(epoch FROM least(c.s_to, p.day_from + interval '1 day') - greatest(c.s_from, p.day_from)) / 3600.0 AS hours
+                FROM counted c
+                CROSS JOIN LATERAL generate_series(date_trunc('day', c.s_from, 'UTC'), c.s_to - interval '1 microsecond', interval '1 day') AS p(day_from)
+            ),
+            per_day AS (
+                SELECT day_from, sum(hours) AS hours, sum(hours * gpu_count) AS gpu_hours, count(*) AS sessions
+                FROM pieces GROUP BY day_from
             )
-            SELECT to_char(d.day_from AT TIME ZONE 'UTC', 'YYYY-MM-DD'),
-                   coalesce(sum(extract(epoch FROM least(c.s_to, d.day_to) - greatest(c.s_from, d.day_from)) / 3600.0)
-                       FILTER (WHERE c.username IS NOT NULL), 0),
-                   coalesce(sum(extract(epoch FROM least(c.s_to, d.day_to) - greatest(c.s_from, d.day_from)) / 3600.0 * c.gpu_count)
-                       FILTER (WHERE c.username IS NOT NULL), 0),
-                   count(c.username)::int
-            FROM days d LEFT JOIN counted c ON c.s_from < d.day_to AND c.s_to > d.day_from
-            GROUP BY d.day_from
+            SELECT to_char(d.day_from AT TIME ZONE 'UTC', 'YYYY-MM-DD'), coalesce(p.hours, 0), coalesce(p.gpu_hours, 0),
+                   coalesce(p.sessions, 0)::int
+            FROM days d LEFT JOIN per_day p ON p.day_from = d.day_from
             ORDER BY d.day_from
             LIMIT @top
             """, null, cancellationToken);
@@ -215,18 +221,26 @@ public sealed class UsageQueries(NpgsqlDataSource dataSource, TimeProvider clock
         await using var command = Command($"""
             WITH {Clipped},
             buckets AS (
-                SELECT b AS b_from, b + interval '1 {unit}' AS b_to
+                SELECT b AS b_from
                 FROM generate_series(date_trunc('{unit}', @from, 'UTC'), @to - interval '1 microsecond', interval '1 {unit}') b
+            ),
+            -- Each session cut into the buckets it spans, as in ByDayAsync.
+            pieces AS (
+                SELECT p.b_from, c.gpu_count,
+                       extract(epoch FROM least(c.s_to, p.b_from + interval '1 {unit}') - greatest(c.s_from, p.b_from)) AS seconds
+                FROM counted c
+                CROSS JOIN LATERAL generate_series(date_trunc('{unit}', c.s_from, 'UTC'), c.s_to - interval '1 microsecond', interval '1 {unit}') AS p(b_from)
+            ),
+            per_bucket AS (
+                SELECT b_from, count(*) AS servers, sum(gpu_count) AS gpus, sum(seconds) AS seconds, sum(seconds * gpu_count) AS gpu_seconds
+                FROM pieces GROUP BY b_from
             )
             SELECT b.b_from,
-                   count(c.username)::int,
-                   coalesce(sum(c.gpu_count), 0)::int,
-                   coalesce(sum(extract(epoch FROM least(c.s_to, b.b_to) - greatest(c.s_from, b.b_from)))
-                       FILTER (WHERE c.username IS NOT NULL), 0) / extract(epoch FROM interval '1 {unit}'),
-                   coalesce(sum(extract(epoch FROM least(c.s_to, b.b_to) - greatest(c.s_from, b.b_from)) * c.gpu_count)
-                       FILTER (WHERE c.username IS NOT NULL), 0) / extract(epoch FROM interval '1 {unit}')
-            FROM buckets b LEFT JOIN counted c ON c.s_from < b.b_to AND c.s_to > b.b_from
-            GROUP BY b.b_from
+                   coalesce(p.servers, 0)::int,
+                   coalesce(p.gpus, 0)::int,
+                   coalesce(p.seconds, 0) / extract(epoch FROM interval '1 {unit}'),
+                   coalesce(p.gpu_seconds, 0) / extract(epoch FROM interval '1 {unit}')
+            FROM buckets b LEFT JOIN per_bucket p ON p.b_from = b.b_from
             ORDER BY b.b_from
             """, period);
         var rows = new List<ConcurrencyPoint>();
