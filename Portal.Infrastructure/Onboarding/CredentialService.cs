@@ -12,8 +12,8 @@ public abstract record RevealResult
     {
     }
 
-    /// <summary>The only time the initial password leaves the portal.</summary>
-    public sealed record Revealed(string Username, string Password) : RevealResult;
+    /// <summary>The only time the password leaves the portal; <see cref="IsReset"/> for an admin's reset of an existing account.</summary>
+    public sealed record Revealed(string Username, string Password, bool IsReset = false) : RevealResult;
 
     public sealed record AlreadyUsed(DateTimeOffset RevealedAt) : RevealResult;
 
@@ -38,7 +38,7 @@ public sealed class CredentialService(IDbContextFactory<PortalDbContext> context
             { RevealedAt: { } at } => new RevealResult.AlreadyUsed(at),
             _ when link.IsExpired(clock.GetUtcNow()) => new RevealResult.Expired(),
             { PasswordSetAt: null } => new RevealResult.NotReady(),
-            _ => new RevealResult.Revealed(link.Username.Value, ""),
+            _ => new RevealResult.Revealed(link.Username.Value, "", IsReset: link.ApplicationId is null),
         };
     }
 
@@ -78,7 +78,7 @@ public sealed class CredentialService(IDbContextFactory<PortalDbContext> context
             return new RevealResult.AlreadyUsed(now);
         }
         var password = dataProtection.CreateProtector(ProvisioningService.PasswordProtectionPurpose).Unprotect(protectedPassword);
-        return new RevealResult.Revealed(link.Username.Value, password);
+        return new RevealResult.Revealed(link.Username.Value, password, IsReset: link.ApplicationId is null);
     }
 
     private async Task<CredentialLink?> FindAsync(string? token, CancellationToken cancellationToken)

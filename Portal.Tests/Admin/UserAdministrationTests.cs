@@ -140,6 +140,7 @@ public sealed partial class UserAdministrationTests : MigratedDatabaseTest
         var token = WelcomeLink().Match(body).Groups["token"].Value;
         var revealed = Assert.IsType<RevealResult.Revealed>(await _services.Credentials.RevealAsync(token, "192.0.2.12", CancellationToken.None));
         Assert.Equal(user.Value, revealed.Username);
+        Assert.True(revealed.IsReset);
         var signedIn = Assert.IsType<SignInResult.Succeeded>(
             await _services.SignIn.SignInAsync(user.Value, revealed.Password, "192.0.2.12", CancellationToken.None));
         Assert.True(signedIn.Account.MustChangePassword);

@@ -53,6 +53,7 @@ public sealed class ProvisioningTests : MigratedDatabaseTest
         // The password behind the link is the one LDAP has, and it is not in the mail.
         var token = mail.Body.Split("/welcome/")[1].Split(['\n', '\r', ' '])[0];
         var revealed = Assert.IsType<RevealResult.Revealed>(await _services.Credentials.RevealAsync(token, null, CancellationToken.None));
+        Assert.False(revealed.IsReset);
         Assert.DoesNotContain(revealed.Password, mail.Body, StringComparison.Ordinal);
         var signIn = await LdapTestUsers.Directory().AuthenticateAsync(Username.Parse(uid), revealed.Password, CancellationToken.None);
         Assert.True(Assert.IsType<DirectoryAuthentication.Succeeded>(signIn).User.MustChangePassword);
