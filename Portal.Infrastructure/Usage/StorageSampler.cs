@@ -69,13 +69,6 @@ public sealed partial class StorageSampler(
     public static long? Measure(string directory, TimeSpan limit, CancellationToken cancellationToken)
     {
         var deadline = System.Diagnostics.Stopwatch.StartNew();
-        var enumeration = new EnumerationOptions
-        {
-            RecurseSubdirectories = false,
-            IgnoreInaccessible = true,
-            AttributesToSkip = 0,
-            ReturnSpecialDirectories = false,
-        };
         long total = 0;
         var pending = new Stack<DirectoryInfo>();
         pending.Push(new DirectoryInfo(directory));
@@ -89,7 +82,9 @@ public sealed partial class StorageSampler(
             IEnumerable<FileSystemInfo> entries;
             try
             {
-                entries = current.EnumerateFileSystemInfos("*", enumeration);
+                // The SearchOption overload enumerates like the classic API: hidden (dot) entries included, one folder
+                // at a time; an unreadable folder throws and is passed over below.
+                entries = current.EnumerateFileSystemInfos("*", SearchOption.TopDirectoryOnly);
                 foreach (var entry in entries)
                 {
                     // A symbolic link (to a file or a folder) is neither followed nor counted.

@@ -24,6 +24,18 @@ public sealed class StorageSamplerTests : MigratedDatabaseTest, IDisposable
     }
 
     [Fact]
+    public void Measure_HiddenFilesAndFolders_Counted()
+    {
+        // Dot-files are most of a Jupyter home's weight (.cache, .local, .ipynb_checkpoints).
+        var home = Path.Combine(_root.FullName, "dotted");
+        WriteFile(Path.Combine(home, ".bashrc"), 100);
+        WriteFile(Path.Combine(home, ".cache", "pip", "wheel.whl"), 4000);
+        WriteFile(Path.Combine(home, "visible.txt"), 7);
+
+        Assert.Equal(4107, StorageSampler.Measure(home, TimeSpan.FromMinutes(1), CancellationToken.None));
+    }
+
+    [Fact]
     public async Task SampleAll_HomeWithFilesAndSymlinks_CountsOnlyRegularFilesInside()
     {
         var rows = new UsageRows(Database);
