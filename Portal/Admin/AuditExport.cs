@@ -17,7 +17,7 @@ public static class AuditExport
         {
             var filter = new AuditQuery(actor, action, target, from, to, q);
             // The export is itself an admin action worth a record.
-            await audit.RecordAsync(new AuditActor(context.User.Identity!.Name!, context.Connection.RemoteIpAddress?.ToString()),
+            await audit.RecordAsync(context.AuditActor(),
                 "audit.exported", null, filter, context.RequestAborted);
             context.Response.ContentType = "text/csv; charset=utf-8";
             context.Response.Headers.ContentDisposition = $"attachment; filename=\"audit-{DateTime.UtcNow:yyyyMMdd-HHmmss}.csv\"";

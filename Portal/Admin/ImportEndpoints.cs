@@ -39,7 +39,7 @@ public static class ImportEndpoints
             {
                 return Results.Problem(ImportCsv.Problems.FileTooLarge, statusCode: StatusCodes.Status413PayloadTooLarge);
             }
-            var result = await import.PreviewAsync(content, fileName, Me(context), Address(context), context.RequestAborted);
+            var result = await import.PreviewAsync(content, fileName, Me(context), context.SourceAddress(), context.RequestAborted);
             if (result.Batch is null)
             {
                 return Results.Problem(result.FileProblemDetail is null ? result.FileProblem : $"{result.FileProblem}: {result.FileProblemDetail}",
@@ -54,7 +54,7 @@ public static class ImportEndpoints
             {
                 return Results.Problem($"The header {ConfirmHeader} is required.", statusCode: StatusCodes.Status400BadRequest);
             }
-            return await import.ConfirmAsync(batchId, Me(context), Address(context), context.RequestAborted) switch
+            return await import.ConfirmAsync(batchId, Me(context), context.SourceAddress(), context.RequestAborted) switch
             {
                 ImportConfirmResult.Confirmed c => Results.Ok(new { status = "Confirmed", c.Created, c.Existing, c.Invalid }),
                 ImportConfirmResult.AlreadyConfirmed a => Results.Conflict(new { status = "AlreadyConfirmed", a.By, a.At }),
@@ -101,6 +101,4 @@ public static class ImportEndpoints
     }
 
     private static Username Me(HttpContext context) => Username.Parse(context.User.Identity!.Name);
-
-    private static string? Address(HttpContext context) => context.Connection.RemoteIpAddress?.ToString();
 }

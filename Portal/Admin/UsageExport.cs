@@ -38,7 +38,7 @@ public static class UsageExport
                 return Results.BadRequest("The period must end after it starts, and span at most a year.");
             }
             var lines = await LinesAsync(table, period, usage, context.RequestAborted);
-            await audit.RecordAsync(new AuditActor(context.User.Identity!.Name!, context.Connection.RemoteIpAddress?.ToString()),
+            await audit.RecordAsync(context.AuditActor(),
                 "usage.exported", null, new { table, from = period.From, to = period.To }, context.RequestAborted);
             var csv = new StringBuilder();
             foreach (var line in lines)

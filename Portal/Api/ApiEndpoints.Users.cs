@@ -1,7 +1,7 @@
+using Portal.Auth;
 using Portal.Domain.Accounts;
 using Portal.Domain.Api;
 using Portal.Infrastructure.Admin.Users;
-using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Usage;
 
 namespace Portal.Api;
@@ -14,23 +14,13 @@ public static partial class ApiEndpoints
         users.MapGet("/", async (UserAdminService admin, string? search, string? role, string? status, string? department, bool? running,
             int? offset, int? limit, CancellationToken ct) =>
         {
-            Role? parsedRole = null;
-            if (role is not null)
+            if (!TryFilter<Role>(role, "role", out var parsedRole, out var invalidRole))
             {
-                if (!Enum.TryParse<Role>(role, ignoreCase: true, out var r))
-                {
-                    return Invalid("role", $"Unknown role '{role}'. Known: {string.Join(", ", Enum.GetNames<Role>())}.");
-                }
-                parsedRole = r;
+                return invalidRole;
             }
-            AccountStatus? parsedStatus = null;
-            if (status is not null)
+            if (!TryFilter<AccountStatus>(status, "status", out var parsedStatus, out var invalidStatus))
             {
-                if (!Enum.TryParse<AccountStatus>(status, ignoreCase: true, out var s))
-                {
-                    return Invalid("status", $"Unknown status '{status}'. Known: {string.Join(", ", Enum.GetNames<AccountStatus>())}.");
-                }
-                parsedStatus = s;
+                return invalidStatus;
             }
             var (o, l) = Paging(offset, limit);
             var page = await admin.SearchAsync(new UserSearch(search, parsedRole, parsedStatus, department, running, o, l), ct);
@@ -50,12 +40,12 @@ public static partial class ApiEndpoints
           .WithSummary("One account: role, status, quota, terms accepted, server.");
 
         users.MapPost("/{username}/suspend", (UserAdminService admin, string username, SuspendRequest body, HttpContext context, CancellationToken ct) =>
-            UserAction(username, name => admin.SuspendAsync(name, body.Reason, Actor(context), ct)))
+            UserAction(username, name => admin.SuspendAsync(name, body.Reason, context.AuditActor(), ct)))
             .RequireAuthorization(ApiPolicies.For(ApiScopes.UsersWrite))
             .WithSummary("Suspends an account with a reason: LDAP lock and server stop follow as a job.");
 
         users.MapPost("/{username}/reinstate", (UserAdminService admin, string username, HttpContext context, CancellationToken ct) =>
-            UserAction(username, name => admin.ReinstateAsync(name, Actor(context), ct)))
+            UserAction(username, name => admin.ReinstateAsync(name, context.AuditActor(), ct)))
             .RequireAuthorization(ApiPolicies.For(ApiScopes.UsersWrite))
             .WithSummary("Reinstates a suspended account.");
 
@@ -63,19 +53,20 @@ public static partial class ApiEndpoints
         usage.MapGet("/users", (UsageQueries q, DateTimeOffset? from, DateTimeOffset? to, int? top, TimeProvider clock, CancellationToken ct) =>
             Period(from, to, clock, async p => TypedResults.Ok(await q.ByUserAsync(p, top is > 0 ? Math.Min(top.Value, 1000) : null, ct))))
             .RequireAuthorization(ApiPolicies.For(ApiScopes.UsageRead))
-            .WithSummary("Hours and GPU-hours per user in [from, to) (default: the last 7 days).");
-        usage.MapGet("/departments", (UsageQueries q, DateTimeOffset? from, DateTimeOffset? to, TimeProvider clock, CancellationToken ct) =>
-            Period(from, to, clock, async p => TypedResults.Ok(await q.ByDepartmentAsync(p, ct))))
-            .RequireAuthorization(ApiPolicies.For(ApiScopes.UsageRead))
-            .WithSummary("Hours and GPU-hours per department.");
-        usage.MapGet("/days", (UsageQueries q, DateTimeOffset? from, DateTimeOffset? to, TimeProvider clock, CancellationToken ct) =>
-            Period(from, to, clock, async p => TypedResults.Ok(await q.ByDayAsync(p, ct))))
-            .RequireAuthorization(ApiPolicies.For(ApiScopes.UsageRead))
-            .WithSummary("Hours and GPU-hours per UTC day.");
-        usage.MapGet("/backends", (UsageQueries q, DateTimeOffset? from, DateTimeOffset? to, TimeProvider clock, CancellationToken ct) =>
-            Period(from, to, clock, async p => TypedResults.Ok(await q.SpawnStatsAsync(p, ct))))
-            .RequireAuthorization(ApiPolicies.For(ApiScopes.UsageRead))
-            .WithSummary("Spawn time p50/p95 and failure rate per backend.");
+            .WithSummary("Hours and GPU-hours per user in [from, to) (default: the last 7 days); top limits the rows.");
+        (string Path, Func<UsageQueries, UsagePeriod, CancellationToken, Task<object>> Query, string Summary)[] tables =
+        [
+            ("/departments", async (q, p, ct) => await q.ByDepartmentAsync(p, ct), "Hours and GPU-hours per department."),
+            ("/days", async (q, p, ct) => await q.ByDayAsync(p, ct), "Hours and GPU-hours per UTC day."),
+            ("/backends", async (q, p, ct) => await q.SpawnStatsAsync(p, ct), "Spawn time p50/p95 and failure rate per backend."),
+        ];
+        foreach (var (path, query, summary) in tables)
+        {
+            usage.MapGet(path, (UsageQueries q, DateTimeOffset? from, DateTimeOffset? to, TimeProvider clock, CancellationToken ct) =>
+                Period(from, to, clock, async p => TypedResults.Ok(await query(q, p, ct))))
+                .RequireAuthorization(ApiPolicies.For(ApiScopes.UsageRead))
+                .WithSummary(summary + " Period [from, to), default the last 7 days.");
+        }
     }
 
     private static async Task<IResult> UserAction(string username, Func<Username, Task<UserActionResult>> act)
@@ -107,7 +98,4 @@ public static partial class ApiEndpoints
         }
         return await query(new UsagePeriod(start, end));
     }
-
-    private static AuditActor Actor(HttpContext context) =>
-        new(context.User.Identity!.Name!, context.Connection.RemoteIpAddress?.ToString());
 }

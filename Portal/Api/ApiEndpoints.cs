@@ -1,5 +1,7 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Portal.Auth;
 using Portal.Domain.Accounts;
 using Portal.Domain.Api;
 using Portal.Domain.Common;
@@ -35,14 +37,9 @@ public static partial class ApiEndpoints
         group.MapGet("/", async (ReviewService reviews, string? state, string? department, string? search, int? offset, int? limit,
             CancellationToken ct) =>
         {
-            ApplicationState? parsed = null;
-            if (state is not null)
+            if (!TryFilter<ApplicationState>(state, "state", out var parsed, out var invalidState))
             {
-                if (!Enum.TryParse<ApplicationState>(state, ignoreCase: true, out var s))
-                {
-                    return Invalid("state", $"Unknown state '{state}'. Known: {string.Join(", ", Enum.GetNames<ApplicationState>())}.");
-                }
-                parsed = s;
+                return invalidState;
             }
             var (o, l) = Paging(offset, limit);
             var (items, total) = await reviews.PageAsync(new ReviewQuery(State: parsed, Department: department, Search: search, Offset: o, Limit: l), ct);
@@ -58,7 +55,7 @@ public static partial class ApiEndpoints
           .WithSummary("One application.");
 
         group.MapPost("/{id:guid}/approve", async (ReviewService reviews, Guid id, HttpContext context, CancellationToken ct) =>
-            Decision(await reviews.ApproveAsync(id, Caller(context), Source(context), ct)))
+            Decision(await reviews.ApproveAsync(id, Caller(context), context.SourceAddress(), ct)))
             .RequireAuthorization(ApiPolicies.For(ApiScopes.ApplicationsWrite))
             .WithSummary("Approves a submitted application; provisioning follows as a job.");
 
@@ -66,7 +63,7 @@ public static partial class ApiEndpoints
         {
             try
             {
-                return Decision(await reviews.RejectAsync(id, Caller(context), body.Reason ?? "", Source(context), ct));
+                return Decision(await reviews.RejectAsync(id, Caller(context), body.Reason ?? "", context.SourceAddress(), ct));
             }
             catch (InvalidValueException e)
             {
@@ -84,14 +81,9 @@ public static partial class ApiEndpoints
             {
                 return Forbidden();
             }
-            ServerState? parsed = null;
-            if (state is not null)
+            if (!TryFilter<ServerState>(state, "state", out var parsed, out var invalidState))
             {
-                if (!Enum.TryParse<ServerState>(state, ignoreCase: true, out var s))
-                {
-                    return Invalid("state", $"Unknown state '{state}'. Known: {string.Join(", ", Enum.GetNames<ServerState>())}.");
-                }
-                parsed = s;
+                return invalidState;
             }
             var (o, l) = Paging(offset, limit);
             var (items, total) = await servers.PageAsync(parsed, o, l, ct);
@@ -119,7 +111,7 @@ public static partial class ApiEndpoints
             {
                 return Forbidden();
             }
-            var result = await servers.StartAsync(Username.Parse(username), body?.CudaToolkit, Source(context), ct);
+            var result = await servers.StartAsync(Username.Parse(username), body?.CudaToolkit, context.SourceAddress(), ct);
             return ServerRequest(result);
         }).RequireAuthorization(ApiPolicies.For(ApiScopes.ServersWrite))
           .WithSummary("Starts your own server (optionally with a CUDA toolkit); the start runs as a job, poll GET for progress.");
@@ -130,7 +122,7 @@ public static partial class ApiEndpoints
             {
                 return refusal;
             }
-            var result = await servers.StopAsync(Username.Parse(username), context.User.Identity!.Name!, Source(context), ct);
+            var result = await servers.StopAsync(Username.Parse(username), context.User.Identity!.Name!, context.SourceAddress(), ct);
             return ServerRequest(result);
         }).RequireAuthorization(ApiPolicies.For(ApiScopes.ServersWrite))
           .WithSummary("Stops a server: your own, or anybody's for admins.");
@@ -171,6 +163,25 @@ public static partial class ApiEndpoints
     /// </summary>
     private static IResult Forbidden() => new AuditedForbidResult();
 
+    /// <summary>An optional enum filter from the query: absent is null; an unknown value is a problem naming the known ones.</summary>
+    private static bool TryFilter<T>(string? text, string field, out T? value, [NotNullWhen(false)] out IResult? invalid)
+        where T : struct, Enum
+    {
+        value = null;
+        invalid = null;
+        if (text is null)
+        {
+            return true;
+        }
+        if (Enum.TryParse<T>(text, ignoreCase: true, out var parsed) && Enum.IsDefined(parsed))
+        {
+            value = parsed;
+            return true;
+        }
+        invalid = Invalid(field, $"Unknown {field} '{text}'. Known: {string.Join(", ", Enum.GetNames<T>())}.");
+        return false;
+    }
+
     private static IResult Invalid(string field, string message) =>
         TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] });
 
@@ -178,6 +189,4 @@ public static partial class ApiEndpoints
         (Math.Max(0, offset ?? 0), Math.Clamp(limit ?? 50, 1, MaxLimit));
 
     private static Username Caller(HttpContext context) => Username.Parse(context.User.FindFirstValue(ClaimTypes.Name)!);
-
-    private static string? Source(HttpContext context) => context.Connection.RemoteIpAddress?.ToString();
 }

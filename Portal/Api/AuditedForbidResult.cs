@@ -1,3 +1,4 @@
+using Portal.Auth;
 using Portal.Infrastructure.Audit;
 
 namespace Portal.Api;
@@ -7,10 +8,7 @@ public sealed class AuditedForbidResult : IResult
 {
     public async Task ExecuteAsync(HttpContext httpContext)
     {
-        var audit = httpContext.RequestServices.GetRequiredService<AuditLog>();
-        await audit.RecordAsync(new AuditActor(httpContext.User.Identity?.Name ?? "(anonymous)", httpContext.Connection.RemoteIpAddress?.ToString()),
-            Auth.AuthorizationAudit.DeniedAction, httpContext.Request.Path.Value, new { method = httpContext.Request.Method, reason = "not the caller's own" },
-            httpContext.RequestAborted);
+        await AuthorizationAudit.RecordDeniedAsync(httpContext.RequestServices.GetRequiredService<AuditLog>(), httpContext, "not the caller's own");
         await TypedResults.Problem(title: "Forbidden", detail: "This token's owner may not act on that.", statusCode: StatusCodes.Status403Forbidden)
             .ExecuteAsync(httpContext);
     }

@@ -94,7 +94,7 @@ public static class AuthenticationSetup
         {
             if (context.User.Identity?.IsAuthenticated == true)
             {
-                await audit.RecordAsync(new AuditActor(context.User.Identity.Name!, context.Connection.RemoteIpAddress?.ToString()),
+                await audit.RecordAsync(context.AuditActor(),
                     "auth.sign-out", context.User.Identity.Name, null, context.RequestAborted);
             }
             await context.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);

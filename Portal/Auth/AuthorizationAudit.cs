@@ -23,8 +23,7 @@ public sealed partial class AuthorizationAudit(AuditLog audit, ILogger<Authoriza
         {
             try
             {
-                await audit.RecordAsync(new AuditActor(actor, context.Connection.RemoteIpAddress?.ToString()), DeniedAction,
-                    context.Request.Path.Value, new { path = context.Request.Path.Value, method = context.Request.Method }, context.RequestAborted);
+                await RecordDeniedAsync(audit, context, reason: null);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -34,6 +33,14 @@ public sealed partial class AuthorizationAudit(AuditLog audit, ILogger<Authoriza
         }
         await _default.HandleAsync(next, context, policy, authorizeResult);
     }
+
+    /// <summary>
+    /// Writes one refusal of the signed-in person's request; endpoints that refuse on their own (someone else's data)
+    /// call this too, so every refusal reads the same in the log.
+    /// </summary>
+    public static Task RecordDeniedAsync(AuditLog audit, HttpContext context, string? reason) =>
+        audit.RecordAsync(context.AuditActor(), DeniedAction, context.Request.Path.Value,
+            new { path = context.Request.Path.Value, method = context.Request.Method, reason }, context.RequestAborted);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not audit the refused request of {Actor} to {Path}")]
     private static partial void LogAuditFailed(ILogger logger, Exception error, string actor, string? path);

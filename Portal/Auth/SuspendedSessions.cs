@@ -29,7 +29,7 @@ public static class SuspendedSessions
         context.RejectPrincipal();
         await context.HttpContext.SignOutAsync(CookieAuthenticationDefaults.AuthenticationScheme);
         await services.GetRequiredService<AuditLog>().RecordAsync(
-            new AuditActor(username.Value, context.HttpContext.Connection.RemoteIpAddress?.ToString()),
+            new AuditActor(username.Value, context.HttpContext.SourceAddress()),
             "auth.session-ended", username.Value, new { reason = "Suspended" }, context.HttpContext.RequestAborted);
     }
 }

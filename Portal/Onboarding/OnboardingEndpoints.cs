@@ -1,4 +1,5 @@
 using System.Threading.RateLimiting;
+using Portal.Auth;
 using Portal.Infrastructure.Onboarding;
 
 namespace Portal.Onboarding;
@@ -15,7 +16,7 @@ public static class OnboardingEndpoints
         {
             options.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             options.AddPolicy(UsernameCheckLimit, context => RateLimitPartition.GetFixedWindowLimiter(
-                context.Connection.RemoteIpAddress?.ToString() ?? "unknown",
+                context.SourceAddress() ?? "unknown",
                 _ => new FixedWindowRateLimiterOptions { PermitLimit = 30, Window = TimeSpan.FromMinutes(1), QueueLimit = 0 }));
         });
 
