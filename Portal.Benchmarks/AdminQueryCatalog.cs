@@ -53,8 +53,8 @@ public sealed class AdminQueryCatalog : IDisposable
         static UsagePeriod Last(int days) => UsagePeriod.Last(TimeSpan.FromDays(days), DateTimeOffset.UtcNow);
         return
         [
-            new("usage by user, top 20, 30 d", async ct => (await _usage.TopUsersAsync(Last(30), 20, ct)).Count),
-            new("usage by user, top 20, 90 d", async ct => (await _usage.TopUsersAsync(Last(90), 20, ct)).Count),
+            new("usage by user, top 20, 30 d", async ct => (await _usage.ByUserAsync(Last(30), 20, ct)).Count),
+            new("usage by user, top 20, 90 d", async ct => (await _usage.ByUserAsync(Last(90), 20, ct)).Count),
             new("usage by department, 30 d", async ct => (await _usage.ByDepartmentAsync(Last(30), ct)).Count),
             new("usage by day, 90 d", async ct => (await _usage.ByDayAsync(Last(90), ct)).Count),
             new("spawn p50/p95 + failure rate, 30 d", async ct => (await _usage.SpawnStatsAsync(Last(30), ct)).Count),

@@ -92,10 +92,6 @@ public sealed class UsageQueries(NpgsqlDataSource dataSource, TimeProvider clock
             LIMIT @top
             """, top, cancellationToken);
 
-    /// <summary>Top users by GPU-hours.</summary>
-    public Task<IReadOnlyList<UsageRow>> TopUsersAsync(UsagePeriod period, int top, CancellationToken cancellationToken) =>
-        ByUserAsync(period, top, cancellationToken);
-
     /// <summary>Hours and GPU-hours per department (the account's; "" when the account has none or is unknown).</summary>
     public Task<IReadOnlyList<UsageRow>> ByDepartmentAsync(UsagePeriod period, CancellationToken cancellationToken) =>
         UsageAsync(period, $"""

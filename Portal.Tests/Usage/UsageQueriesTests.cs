@@ -47,7 +47,7 @@ public sealed class UsageQueriesTests : MigratedDatabaseTest
         AssertUsage(users[1], hours: 1, gpuHours: 4, sessions: 1);
         AssertUsage(users[2], hours: 2, gpuHours: 2, sessions: 1);
 
-        var top = await Queries("2026-03-20T00:00:00Z").TopUsersAsync(TwoDays, 2, CancellationToken.None);
+        var top = await Queries("2026-03-20T00:00:00Z").ByUserAsync(TwoDays, 2, CancellationToken.None);
         Assert.Equal(["alice", "carol"], top.Select(u => u.Key));
     }
 

@@ -83,7 +83,7 @@ public static class UsageExport
                 break;
             case "top-users":
                 lines.Add(["username", "hours", "gpu_hours", "sessions"]);
-                lines.AddRange((await usage.TopUsersAsync(period, 100, cancellationToken)).Select(Usage));
+                lines.AddRange((await usage.ByUserAsync(period, 100, cancellationToken)).Select(Usage));
                 break;
             case "departments":
                 lines.Add(["department", "hours", "gpu_hours", "sessions"]);
