@@ -1,3 +1,4 @@
+using System.Data;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -95,6 +96,10 @@ public sealed class ServerService(
         for (var attempt = 0; ; attempt++)
         {
             await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+            // The server and the GPU assignments are read from one snapshot: a click that read the server as stopped
+            // must not then see the GPU that another click took for this very server, and say "no GPU free".
+            // A concurrent change to the server row then fails the save (40001), and the retry sees the server wanted.
+            await using var snapshot = await db.Database.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
             var now = clock.GetUtcNow();
             var server = await db.Servers.SingleOrDefaultAsync(s => s.Username == username, cancellationToken);
             if (server is null)
@@ -126,10 +131,15 @@ public sealed class ServerService(
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
+                await snapshot.CommitAsync(cancellationToken);
             }
             catch (DbUpdateException e) when (attempt < 3 && IsRace(e))
             {
                 // Another tab or node changed the server, or took the GPU we picked, first: look again.
+                continue;
+            }
+            catch (PostgresException e) when (attempt < 3 && e.SqlState == PostgresErrorCodes.SerializationFailure)
+            {
                 continue;
             }
             await jobs.ReconcileSoonAsync(server.Id, cancellationToken);
@@ -270,5 +280,6 @@ public sealed class ServerService(
     }
 
     private static bool IsRace(DbUpdateException e) =>
-        e is DbUpdateConcurrencyException || e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation };
+        e is DbUpdateConcurrencyException
+        || e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.SerializationFailure };
 }

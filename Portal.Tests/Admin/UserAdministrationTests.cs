@@ -47,7 +47,7 @@ public sealed partial class UserAdministrationTests : MigratedDatabaseTest
         Assert.Equal(ServerRequestResult.Requested, await _services.Servers.Servers.StartAsync(user, null, null, CancellationToken.None));
         var serverId = (await ServerAsync(user)).Id;
         await _services.Servers.SettleAsync(serverId);
-        Assert.Equal(ServerState.Running, (await ServerAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Running, await ServerAsync(user));
 
         var result = await _services.Admin.SuspendAsync(user, "  Cryptocurrency mining on GPU 0  ", UserAdminServices.AdminActor, CancellationToken.None);
 
@@ -71,7 +71,7 @@ public sealed partial class UserAdministrationTests : MigratedDatabaseTest
             await _services.Directory.AuthenticateAsync(user, Password, CancellationToken.None));
         Assert.Equal(DesiredServerState.Stopped, (await ServerAsync(user)).Desired);
         await _services.Servers.SettleAsync(serverId);
-        Assert.Equal(ServerState.Stopped, (await ServerAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Stopped, await ServerAsync(user));
         refused = Assert.IsType<SignInResult.Failed>(await _services.SignIn.SignInAsync(user.Value, Password, "192.0.2.11", CancellationToken.None));
         Assert.Equal(SignInFailure.Suspended, refused.Failure);
         Assert.Equal("Cryptocurrency mining on GPU 0", refused.Reason);
@@ -90,10 +90,10 @@ public sealed partial class UserAdministrationTests : MigratedDatabaseTest
         Assert.Equal(0, BindError(user, Password));
         Assert.IsType<SignInResult.Succeeded>(await _services.SignIn.SignInAsync(user.Value, Password, "192.0.2.11", CancellationToken.None));
         // The server is not restarted by itself, but may be started again.
-        Assert.Equal(ServerState.Stopped, (await ServerAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Stopped, await ServerAsync(user));
         Assert.Equal(ServerRequestResult.Requested, await _services.Servers.Servers.StartAsync(user, null, null, CancellationToken.None));
         await _services.Servers.SettleAsync(serverId);
-        Assert.Equal(ServerState.Running, (await ServerAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Running, await ServerAsync(user));
         await AssertAuditedAsync(user, "admin.user.reinstate", "admin");
     }
 

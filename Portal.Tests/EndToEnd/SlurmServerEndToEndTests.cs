@@ -11,6 +11,7 @@ public sealed partial class SlurmServerEndToEndTests(BrowserFixture browser, Slu
     [Fact]
     public async Task MyServerOnSlurm_Start_ShowsTunnelCommandThenStops()
     {
+        await using var node = await SlurmFixture.HoldNodeAsync();
         var uid = LdapTestUsers.UniqueUsername("slu");
         LdapTestUsers.CreatePerson(uid, "Cluster-password-123");
         await using var tab = await PortalPage.OpenAsync(browser, portal);

@@ -20,12 +20,12 @@ namespace Portal.Tests.Servers;
 /// </summary>
 public sealed class DockerBackendTests(DockerFixture docker) : IClassFixture<DockerFixture>
 {
-    private const int PortsPerTest = 10;
+    private const int PortsPerTest = TestPorts.BlockSize;
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    // Clear of the services' fixed ports and of the blocks LocalProcessBackendTests draw from (32000–35099).
-    private static readonly int PortBase = 36000 + (Random.Shared.Next(0, 20) * 100);
+    // Published ports of this class's containers: below the ephemeral range, where docker-proxy's bind cannot lose a race.
+    private static readonly int PortBase = TestPorts.Block();
 
     private static readonly GpuDevice[] TwoGpus =
     [

@@ -39,7 +39,7 @@ public sealed class HubServerFlowTests(HubFixture hub) : MigratedDatabaseTest, I
         await _services.SettleAsync(server.Id);
 
         server = await ServerOfAsync(user);
-        Assert.Equal(ServerState.Running, server.Observed);
+        ServerAssert.InState(ServerState.Running, server);
         Assert.Equal("jupyterhub", server.Backend);
         using (var http = new HttpClient())
         {
@@ -51,7 +51,7 @@ public sealed class HubServerFlowTests(HubFixture hub) : MigratedDatabaseTest, I
         await _services.Servers.StopAsync(user, user.Value, null, CancellationToken.None);
         await _services.SettleAsync(server.Id);
 
-        Assert.Equal(ServerState.Stopped, (await ServerOfAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Stopped, await ServerOfAsync(user));
         Assert.Empty(await HubFixture.ServerNamesAsync(user.Value));
     }
 
@@ -66,7 +66,9 @@ public sealed class HubServerFlowTests(HubFixture hub) : MigratedDatabaseTest, I
         await _services.Servers.SwitchToolkitAsync(user, "11.8", null, CancellationToken.None);
         await _services.SettleAsync(server.Id);
 
-        Assert.Equal((ServerState.Running, "11.8"), ((await ServerOfAsync(user)).Observed, (await ServerOfAsync(user)).CudaToolkit));
+        var switched = await ServerOfAsync(user);
+        ServerAssert.InState(ServerState.Running, switched);
+        Assert.Equal("11.8", switched.CudaToolkit);
         var pid = await HubFixture.ServerPidAsync(user.Value);
         Assert.Equal("11.8", HubFixture.ProcessEnvironment(pid!.Value)["CUDA_VERSION"]);
         await _services.Servers.StopAsync(user, user.Value, null, CancellationToken.None);
@@ -82,7 +84,7 @@ public sealed class HubServerFlowTests(HubFixture hub) : MigratedDatabaseTest, I
         await Task.WhenAll(_services.Jobs.Requests.Select(id => Task.Run(() => _services.SettleAsync(id))));
 
         Assert.Equal(1, results.Count(r => r == ServerRequestResult.Requested));
-        Assert.Equal(ServerState.Running, (await ServerOfAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Running, await ServerOfAsync(user));
         Assert.Single(await HubFixture.ServerNamesAsync(user.Value));
         await _services.Servers.StopAsync(user, user.Value, null, CancellationToken.None);
         await _services.SettleAsync((await ServerOfAsync(user)).Id);
@@ -110,7 +112,7 @@ public sealed class HubServerFlowTests(HubFixture hub) : MigratedDatabaseTest, I
         _services.Restart();
         await _services.SettleAsync(server.Id);
 
-        Assert.Equal(ServerState.Running, (await ServerOfAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Running, await ServerOfAsync(user));
         Assert.Single(await HubFixture.ServerNamesAsync(user.Value));
         await _services.Servers.StopAsync(user, user.Value, null, CancellationToken.None);
         await _services.SettleAsync(server.Id);
@@ -134,7 +136,7 @@ public sealed class HubServerFlowTests(HubFixture hub) : MigratedDatabaseTest, I
 
             foreach (var user in users)
             {
-                Assert.Equal(ServerState.Running, (await ServerOfAsync(user)).Observed);
+                ServerAssert.InState(ServerState.Running, await ServerOfAsync(user));
                 await limited.Servers.StopAsync(user, user.Value, null, CancellationToken.None);
                 await limited.SettleAsync((await ServerOfAsync(user)).Id);
             }

@@ -16,7 +16,7 @@ namespace Portal.Tests.Servers;
 public sealed class LocalProcessBackendTests : IAsyncLifetime
 {
     private const string Jupyter = "/usr/bin/jupyter-notebook";
-    private const int PortsPerTest = 10;
+    private const int PortsPerTest = TestPorts.BlockSize;
 
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
@@ -26,13 +26,9 @@ public sealed class LocalProcessBackendTests : IAsyncLifetime
         "JUPYTER_RUNTIME_DIR", "JUPYTER_TOKEN_FILE", "PWD",
     ];
 
-    // Each test gets ports of its own, in a block that differs between test runs that may share the machine.
-    // Clear of the services' fixed ports (22525, 23389, 25432, 28000–28099, 30000–30099).
-    private static readonly int PortBase = 32000 + (Random.Shared.Next(0, 30) * 100);
-    private static int _portBlock;
-
     private readonly string _root = System.IO.Directory.CreateTempSubdirectory("portal-local-").FullName;
-    private readonly int _portStart = PortBase + (Interlocked.Increment(ref _portBlock) * PortsPerTest);
+    // Each test gets ports of its own (TestPorts: below the ephemeral range, a block per test).
+    private readonly int _portStart = TestPorts.Block();
     private readonly List<LocalProcessBackend> _backends = [];
     private readonly HashSet<string> _usernames = [];
 

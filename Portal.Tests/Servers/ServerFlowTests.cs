@@ -51,11 +51,11 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
 
         Assert.Equal(ServerRequestResult.Requested, await _services.Servers.StartAsync(user, "12.4", "192.0.2.1", CancellationToken.None));
         var server = await ServerOfAsync(user);
-        Assert.Equal(ServerState.StartPending, server.Observed);
+        ServerAssert.InState(ServerState.StartPending, server);
         await _services.SettleAsync(server.Id);
 
         server = await ServerOfAsync(user);
-        Assert.Equal(ServerState.Running, server.Observed);
+        ServerAssert.InState(ServerState.Running, server);
         using (var http = new HttpClient())
         {
             Assert.True((await http.GetAsync(new Uri(server.Url!))).IsSuccessStatusCode);
@@ -72,7 +72,7 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
         await _services.SettleAsync(server.Id);
 
         server = await ServerOfAsync(user);
-        Assert.Equal(ServerState.Stopped, server.Observed);
+        ServerAssert.InState(ServerState.Stopped, server);
         Assert.IsType<ServerStatus.Stopped>(await _services.Backend.PollAsync(new ServerRef("local", user, user.Value), CancellationToken.None));
         await using var after = Database.CreateDbContext();
         Assert.False(await after.GpuAssignments.AnyAsync());
@@ -93,7 +93,7 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
 
         Assert.Equal(1, results.Count(r => r == ServerRequestResult.Requested));
         Assert.Equal(19, results.Count(r => r == ServerRequestResult.AlreadyRequested));
-        Assert.Equal(ServerState.Running, (await ServerOfAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Running, await ServerOfAsync(user));
         await using var db = Database.CreateDbContext();
         Assert.Equal(1, await db.ServerSessions.CountAsync(s => s.ServerId == server.Id));
         Assert.Single(JupyterProcessesOf(user));
@@ -112,7 +112,7 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
         await starting;
         await _services.SettleAsync(server.Id);
 
-        Assert.Equal(ServerState.Stopped, (await ServerOfAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Stopped, await ServerOfAsync(user));
         Assert.Empty(JupyterProcessesOf(user));
         await using var db = Database.CreateDbContext();
         Assert.False(await db.GpuAssignments.AnyAsync());
@@ -138,8 +138,33 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
         _services.Restart();
         await _services.SettleAsync(server.Id);
 
-        Assert.Equal(ServerState.Running, (await ServerOfAsync(user)).Observed);
+        ServerAssert.InState(ServerState.Running, await ServerOfAsync(user));
         Assert.Equal(firstPid, Assert.Single(JupyterProcessesOf(user)));
+    }
+
+    [Fact]
+    public async Task Start_ThirtyClicksOverTwoNodesWithOneGpu_OneRequestedAndNeverNoGpu()
+    {
+        var gpu = new GpuDevice(0, "GPU-only", "Test GPU", 16384, "550.00");
+        // Two portal nodes over one database, one GPU in all: the GPU is free, so no click may be told there is none.
+        using var nodeA = new ServerServices(Database, gpus: [gpu]);
+        using var nodeB = new ServerServices(Database, gpus: [gpu]);
+        // The race is between one click's read of the server and its read of the GPUs; many rounds make it likely.
+        for (var round = 0; round < 20; round++)
+        {
+            var user = NewUser();
+            var results = await Task.WhenAll(Enumerable.Range(0, 30).Select(i =>
+                Task.Run(() => (i % 2 == 0 ? nodeA : nodeB).Servers.StartAsync(user, null, null, CancellationToken.None))));
+
+            var counts = $"round {round}: " + string.Join(", ", results.GroupBy(r => r).Select(g => $"{g.Key} {g.Count()}"));
+            Assert.True(results.Count(r => r == ServerRequestResult.Requested) == 1, counts);
+            Assert.True(results.Count(r => r == ServerRequestResult.AlreadyRequested) == 29, counts);
+            await using var db = Database.CreateDbContext();
+            Assert.Equal([0], await db.GpuAssignments.Select(g => g.GpuIndex).ToListAsync());
+            Assert.Equal(1, await db.ServerSessions.CountAsync(s => s.Username == user));
+            // No job runs here, so nothing started: free the GPU for the next round's user.
+            await db.GpuAssignments.ExecuteDeleteAsync();
+        }
     }
 
     [Fact]
@@ -180,7 +205,7 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
         await _services.SettleAsync(server.Id);
 
         server = await ServerOfAsync(user);
-        Assert.Equal(ServerState.Stopped, server.Observed);
+        ServerAssert.InState(ServerState.Stopped, server);
         Assert.False(string.IsNullOrEmpty(server.FailureReason));
         await using var db = Database.CreateDbContext();
         Assert.False(await db.GpuAssignments.AnyAsync());
@@ -199,7 +224,7 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
             await broken.SettleAsync(server.Id);
 
             server = await ServerOfAsync(user);
-            Assert.Equal(ServerState.Failed, server.Observed);
+            ServerAssert.InState(ServerState.Failed, server);
             Assert.False(string.IsNullOrEmpty(server.FailureReason));
             await using var db = Database.CreateDbContext();
             Assert.False(await db.GpuAssignments.AnyAsync());
@@ -233,7 +258,7 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
             clock.Advance(TimeSpan.FromMinutes(121));
             Assert.Equal(1, await timed.Servers.CullIdleAsync(CancellationToken.None));
             await timed.SettleAsync(server.Id);
-            Assert.Equal(ServerState.Stopped, (await ServerOfAsync(user)).Observed);
+            ServerAssert.InState(ServerState.Stopped, await ServerOfAsync(user));
         }
         finally
         {
@@ -253,11 +278,12 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
         Assert.Equal("12.4", Environment(before)["CUDA_VERSION"]);
 
         Assert.Equal(ServerRequestResult.Requested, await _services.Servers.SwitchToolkitAsync(user, "11.8", null, CancellationToken.None));
-        Assert.Equal(ServerState.StopPending, (await ServerOfAsync(user)).Observed);
+        ServerAssert.InState(ServerState.StopPending, await ServerOfAsync(user));
         await _services.SettleAsync(server.Id);
 
         server = await ServerOfAsync(user);
-        Assert.Equal((ServerState.Running, "11.8"), (server.Observed, server.CudaToolkit));
+        ServerAssert.InState(ServerState.Running, server);
+        Assert.Equal("11.8", server.CudaToolkit);
         var after = Assert.Single(JupyterProcessesOf(user));
         Assert.NotEqual(before, after);
         var environment = Environment(after);

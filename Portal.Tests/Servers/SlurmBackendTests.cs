@@ -34,8 +34,9 @@ public sealed class SlurmBackendTests(SlurmFixture slurm) : IClassFixture<SlurmF
     private readonly string _root = Directory.CreateTempSubdirectory("portal-slurm-").FullName;
     private readonly List<SlurmBackend> _backends = [];
     private readonly List<(SlurmBackend Backend, Username User)> _started = [];
+    private IAsyncDisposable? _node;
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    public async Task InitializeAsync() => _node = await SlurmFixture.HoldNodeAsync();
 
     [Fact]
     public async Task StartAsync_FreshUser_JobWithQuotaServesJupyterAndStopRemovesIt()
@@ -360,9 +361,14 @@ public sealed class SlurmBackendTests(SlurmFixture slurm) : IClassFixture<SlurmF
             {
                 await backend.StopAsync(new ServerRef("slurm", user, user.Value), CancellationToken.None);
             }
+            await slurm.CancelBlockersAsync();
         }
         finally
         {
+            if (_node is not null)
+            {
+                await _node.DisposeAsync();
+            }
             foreach (var backend in _backends)
             {
                 backend.Dispose();

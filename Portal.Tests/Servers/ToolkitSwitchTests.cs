@@ -33,14 +33,15 @@ public sealed class ToolkitSwitchTests(DockerFixture docker, LxdFixture lxd) : M
             Assert.Equal(ServerRequestResult.Requested, await services.Servers.StartAsync(user, "12.4", null, CancellationToken.None));
             var server = await ServerOfAsync(user);
             await services.SettleAsync(server.Id);
-            Assert.Equal(ServerState.Running, (await ServerOfAsync(user)).Observed);
+            ServerAssert.InState(ServerState.Running, await ServerOfAsync(user));
             Assert.Equal("12.4", (await processEnvironment())["CUDA_VERSION"]);
 
             Assert.Equal(ServerRequestResult.Requested, await services.Servers.SwitchToolkitAsync(user, "11.8", null, CancellationToken.None));
             await services.SettleAsync(server.Id);
 
             var switched = await ServerOfAsync(user);
-            Assert.Equal((ServerState.Running, "11.8"), (switched.Observed, switched.CudaToolkit));
+            ServerAssert.InState(ServerState.Running, switched);
+            Assert.Equal("11.8", switched.CudaToolkit);
             Assert.Equal("11.8", (await processEnvironment())["CUDA_VERSION"]);
             return switched;
         }
@@ -55,6 +56,7 @@ public sealed class ToolkitSwitchTests(DockerFixture docker, LxdFixture lxd) : M
     [Fact]
     public async Task SwitchToolkit_RunningOnSlurm_EndsRunningWithTheNewToolkit()
     {
+        await using var node = await SlurmFixture.HoldNodeAsync();
         var user = Username.Parse(LdapTestUsers.UniqueUsername("sws"));
         var state = Path.Combine(_root, "slurm-state");
         var services = new ServerServices(Database, backendFactory: () => new SlurmBackend(Options.Create(new SlurmOptions

@@ -13,10 +13,9 @@ namespace Portal.Tests.Support;
 public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>? overrides)
     : WebApplicationFactory<Program>, IAsyncLifetime
 {
-    private static int _instances;
     private readonly TestDatabase _database = new();
     private readonly string _root = Directory.CreateTempSubdirectory("portal-app-").FullName;
-    private readonly int _portStart = 45_000 + (Interlocked.Increment(ref _instances) % 100 * 50);
+    private readonly int _portStart = TestPorts.Block();
 
     public TestDatabase Database => _database;
 
@@ -51,7 +50,7 @@ public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>
         builder.UseSetting("LocalProcess:HomeRoot", Path.Combine(_root, "homes"));
         builder.UseSetting("LocalProcess:StateDirectory", Path.Combine(_root, "state"));
         builder.UseSetting("LocalProcess:PortRangeStart", _portStart.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        builder.UseSetting("LocalProcess:PortRangeEnd", (_portStart + 49).ToString(System.Globalization.CultureInfo.InvariantCulture));
+        builder.UseSetting("LocalProcess:PortRangeEnd", (_portStart + TestPorts.BlockSize - 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("Servers:DiscoverGpus", "false");
         for (var i = 0; i < 4; i++)
         {

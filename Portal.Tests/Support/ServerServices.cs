@@ -1,3 +1,4 @@
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Portal.Domain.Servers;
@@ -12,8 +13,6 @@ namespace Portal.Tests.Support;
 /// </summary>
 public sealed class ServerServices : IDisposable
 {
-    private static int _portBlock;
-
     private readonly Func<ISpawnerBackend>? _backendFactory;
 
     // backendFactory: another backend than local processes (a JupyterHub one); called again on Restart().
@@ -24,7 +23,7 @@ public sealed class ServerServices : IDisposable
         Database = database;
         Clock = clock ?? TimeProvider.System;
         Root = root ?? Directory.CreateTempSubdirectory("portal-servers-").FullName;
-        PortStart = portStart ?? 40_000 + (Interlocked.Increment(ref _portBlock) % 200 * 50) + (Environment.ProcessId % 7 * 1000);
+        PortStart = portStart ?? TestPorts.Block();
         Options = Microsoft.Extensions.Options.Options.Create(new ServerOptions
         {
             Backend = backendFactory?.Invoke().Name ?? "local",
@@ -67,7 +66,7 @@ public sealed class ServerServices : IDisposable
     public LocalProcessBackend NewBackend(string? jupyterCommand) => new(Microsoft.Extensions.Options.Options.Create(new LocalProcessOptions
     {
         PortRangeStart = PortStart,
-        PortRangeEnd = PortStart + 49,
+        PortRangeEnd = PortStart + TestPorts.BlockSize - 1,
         HomeRoot = Path.Combine(Root, "homes"),
         StateDirectory = Path.Combine(Root, "state"),
         JupyterCommand = jupyterCommand ?? "/usr/bin/jupyter-notebook",
@@ -85,7 +84,9 @@ public sealed class ServerServices : IDisposable
         {
             if (DateTime.UtcNow > deadline)
             {
-                throw new TimeoutException($"Server {serverId} did not settle.");
+                await using var db = Database.CreateDbContext();
+                var server = await db.Servers.AsNoTracking().SingleAsync(s => s.Id == serverId);
+                throw new TimeoutException($"Server {serverId} did not settle. {ServerAssert.Describe(server)}");
             }
             await Task.Delay(again);
         }

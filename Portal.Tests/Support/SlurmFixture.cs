@@ -13,7 +13,37 @@ namespace Portal.Tests.Support;
 /// </summary>
 public sealed class SlurmFixture : IAsyncLifetime
 {
+    // One node with four GPUs is shared by every test class that runs jobs (this one, the toolkit switch, the browser
+    // test on Slurm), and those classes run in parallel. Tests that count queue positions or hold every GPU assume the
+    // node is theirs, so each test that submits jobs holds the node for its whole run.
+    private static readonly SemaphoreSlim NodeGate = new(1, 1);
+
     private readonly ConcurrentBag<string> _jobNames = [];
+    private readonly ConcurrentBag<string> _blockerNames = [];
+
+    /// <summary>The node for this test alone until the returned lease is disposed.</summary>
+    public static async Task<IAsyncDisposable> HoldNodeAsync()
+    {
+        if (!await NodeGate.WaitAsync(TimeSpan.FromMinutes(5)))
+        {
+            throw new TimeoutException("The Slurm node stayed held by another test for 5 minutes.");
+        }
+        return new NodeLease();
+    }
+
+    private sealed class NodeLease : IAsyncDisposable
+    {
+        private int _released;
+
+        public ValueTask DisposeAsync()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                NodeGate.Release();
+            }
+            return ValueTask.CompletedTask;
+        }
+    }
 
     /// <summary>The cluster's slurm.conf (<c>SLURM_CONF</c> of the tools).</summary>
     public static string ConfPath => TestEnvironment.Current["Slurm__ConfPath"];
@@ -39,6 +69,17 @@ public sealed class SlurmFixture : IAsyncLifetime
         }
     }
 
+    /// <summary>Cancels the blockers still queued or running, so that a failed test does not hold every GPU after it.</summary>
+    public async Task CancelBlockersAsync()
+    {
+        var names = _blockerNames.Distinct().ToList();
+        var jobs = names.Count == 0 ? [] : await LiveJobsAsync(string.Join(',', names));
+        if (jobs.Count > 0)
+        {
+            await TryRunAsync("scancel", [.. jobs]);
+        }
+    }
+
     /// <summary>A username no other test uses; every job named after it is cancelled when the class ends.</summary>
     public string NewUser()
     {
@@ -55,6 +96,7 @@ public sealed class SlurmFixture : IAsyncLifetime
     {
         var name = "slm-blocker-" + Guid.NewGuid().ToString("N")[..8];
         _jobNames.Add(name);
+        _blockerNames.Add(name);
         var output = await RunAsync("sbatch", "--parsable", $"--job-name={name}", "--gres=gpu:4", "--cpus-per-task=1", "--mem=64M",
             "--time=5", "--output=/dev/null", "--wrap=exec sleep 300");
         return output.Trim().Split(';')[0];

@@ -64,6 +64,12 @@ public sealed partial class LocalProcessBackend : ISpawnerBackend, IDisposable
         {
             Timeout = StatusTimeout,
         };
+        if (EphemeralPortRange() is var (low, high) && _options.PortRangeStart <= high && _options.PortRangeEnd >= low)
+        {
+            // Any outgoing connection on this machine may take such a port between the check that it is free and
+            // Jupyter's bind, and the start then fails with "port already in use".
+            LogEphemeralOverlap(_logger, _options.PortRangeStart, _options.PortRangeEnd, low, high);
+        }
     }
 
     public string Name => "local";
@@ -443,6 +449,23 @@ public sealed partial class LocalProcessBackend : ISpawnerBackend, IDisposable
             ? server.Username.Value
             : throw new ArgumentException($"The server belongs to the backend '{server.Backend}', not '{Name}'.", nameof(server));
     }
+
+    /// <summary>The kernel's range for outgoing connections' local ports, when it can be read.</summary>
+    private static (int Low, int High)? EphemeralPortRange()
+    {
+        try
+        {
+            var fields = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+            return fields.Length == 2 ? (int.Parse(fields[0], CultureInfo.InvariantCulture), int.Parse(fields[1], CultureInfo.InvariantCulture)) : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+            return null;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "LocalProcess ports {Start}-{End} overlap the kernel's ephemeral port range {Low}-{High}: starts can fail with 'port already in use'; choose ports below {Low}")]
+    private static partial void LogEphemeralOverlap(ILogger logger, int start, int end, int low, int high);
 
     [GeneratedRegex(@"^[0-9]{1,3}(\.[0-9]{1,3}){0,2}\z", RegexOptions.CultureInvariant)]
     private static partial Regex ToolkitVersion();
