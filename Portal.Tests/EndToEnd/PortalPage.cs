@@ -53,18 +53,31 @@ public sealed class PortalPage : IAsyncDisposable
 
     public async Task<IReadOnlyList<BrowserContextCookiesResult>> CookiesAsync() => await _context.CookiesAsync();
 
-    /// <summary>Runs the test's steps; on failure keeps a screenshot in .local/test/screenshots/.</summary>
+    /// <summary>
+    /// Runs the test's steps; on failure keeps a screenshot in .local/test/screenshots/ and fails with what the page
+    /// said (its address and text: a server's failure reason, a form's message), not only which expectation timed out.
+    /// </summary>
     public async Task RunAsync(string name, Func<Task> steps)
     {
         try
         {
             await steps();
         }
-        catch
+        catch (Exception e)
         {
             Directory.CreateDirectory(BrowserFixture.ScreenshotDirectory);
             await Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.ScreenshotDirectory, $"{name}.png"), FullPage = true });
-            throw;
+            string text;
+            try
+            {
+                text = await Page.InnerTextAsync("body", new PageInnerTextOptions { Timeout = 5_000 });
+                text = text.Length > 3_000 ? text[..3_000] + " …" : text;
+            }
+            catch (PlaywrightException unreadable)
+            {
+                text = $"(the page could not be read: {unreadable.Message})";
+            }
+            throw new InvalidOperationException($"{e.Message}\n--- {Page.Url} showed ---\n{text}\n---", e);
         }
     }
 
