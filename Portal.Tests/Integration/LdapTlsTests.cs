@@ -56,7 +56,7 @@ public sealed class LdapTlsTests(ThrowawaySlapds slapds) : IClassFixture<Throwaw
         var outcome = await Directory(slapds.TlsRequired.Port).AuthenticateAsync(Person, ThrowawaySlapd.PersonPassword, CancellationToken.None);
 
         Assert.Equal(ThrowawaySlapd.PersonUid, Assert.IsType<DirectoryAuthentication.Succeeded>(outcome).User.Username.Value);
-        Assert.Contains("STARTTLS", slapds.TlsRequired.Log, StringComparison.Ordinal);
+        Assert.Contains("STARTTLS", slapds.TlsRequired.LogOnceAllConnectionsClosed(), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -125,7 +125,7 @@ public sealed class LdapTlsTests(ThrowawaySlapds slapds) : IClassFixture<Throwaw
         Assert.Contains("StartTLS", error.Message, StringComparison.Ordinal);
         Assert.Contains("no credential was sent", error.Message, StringComparison.Ordinal);
         // The server saw the StartTLS request, then no bind with a DN: neither the service account's nor the person's.
-        Assert.Contains("EXT oid=1.3.6.1.4.1.1466.20037", slapds.ForeignCertificate.Log, StringComparison.Ordinal);
+        Assert.Contains("EXT oid=1.3.6.1.4.1.1466.20037", slapds.ForeignCertificate.LogOnceAllConnectionsClosed(), StringComparison.Ordinal);
         Assert.Empty(slapds.ForeignCertificate.CredentialBinds());
     }
 
@@ -139,7 +139,7 @@ public sealed class LdapTlsTests(ThrowawaySlapds slapds) : IClassFixture<Throwaw
 
         Assert.Contains("no credential was sent", error.Message, StringComparison.Ordinal);
         // It reached the server (so the refusal is the handshake's), and no bind with a DN followed.
-        Assert.Contains($"(IP=127.0.0.1:{port})", slapds.ForeignCertificate.Log, StringComparison.Ordinal);
+        Assert.Contains($"(IP=127.0.0.1:{port})", slapds.ForeignCertificate.LogOnceAllConnectionsClosed(), StringComparison.Ordinal);
         Assert.Empty(slapds.ForeignCertificate.CredentialBinds());
     }
 
@@ -160,7 +160,7 @@ public sealed class LdapTlsTests(ThrowawaySlapds slapds) : IClassFixture<Throwaw
 
         Assert.Contains("StartTLS", error.Message, StringComparison.Ordinal);
         Assert.Contains("no credential was sent", error.Message, StringComparison.Ordinal);
-        Assert.Contains("EXT oid=1.3.6.1.4.1.1466.20037", slapds.WithoutTls.Log, StringComparison.Ordinal);
+        Assert.Contains("EXT oid=1.3.6.1.4.1.1466.20037", slapds.WithoutTls.LogOnceAllConnectionsClosed(), StringComparison.Ordinal);
         Assert.Empty(slapds.WithoutTls.CredentialBinds());
     }
 

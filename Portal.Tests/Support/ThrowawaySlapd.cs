@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace Portal.Tests.Support;
 
@@ -49,7 +50,7 @@ public sealed record SlapdTls(string CaCertificatePem, string ServerCertificateP
 /// test can tell what reached the server. For what the shared test slapd must not do (refuse plain binds, present a
 /// foreign certificate, offer no TLS); stopped and deleted on dispose.
 /// </summary>
-public sealed class ThrowawaySlapd : IDisposable
+public sealed partial class ThrowawaySlapd : IDisposable
 {
     public const string PersonUid = "tlsperson";
     public const string PersonPassword = "Tls-person-password-1";
@@ -135,9 +136,38 @@ public sealed class ThrowawaySlapd : IDisposable
         }
     }
 
+    /// <summary>
+    /// Waits until slapd has logged the close of every connection it accepted, so that the log holds all that reached
+    /// it over them (the log is read as slapd writes it, a little behind the client).
+    /// </summary>
+    public string LogOnceAllConnectionsClosed()
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var log = Log;
+            var accepted = ConnectionOf(log, " ACCEPT from ");
+            if (accepted.Count > 0 && accepted.IsSubsetOf(ConnectionOf(log, " closed")))
+            {
+                return log;
+            }
+            if (deadline.Elapsed > TimeSpan.FromSeconds(10))
+            {
+                throw new TimeoutException($"slapd logged no close of connection(s) {string.Join(", ", accepted.Except(ConnectionOf(log, " closed")))}: {log}");
+            }
+            Thread.Sleep(20);
+        }
+
+        static HashSet<string> ConnectionOf(string log, string marker) =>
+        [
+            .. log.Split('\n').Where(l => l.Contains(marker, StringComparison.Ordinal))
+                .Select(l => ConnectionId().Match(l)).Where(m => m.Success).Select(m => m.Value),
+        ];
+    }
+
     /// <summary>The log lines of binds with a DN, i.e. with a credential (an anonymous bind has <c>dn=""</c>).</summary>
     public IReadOnlyList<string> CredentialBinds() =>
-        [.. Log.Split('\n').Where(l => l.Contains(" BIND dn=\"", StringComparison.Ordinal) && !l.Contains(" BIND dn=\"\"", StringComparison.Ordinal))];
+        [.. LogOnceAllConnectionsClosed().Split('\n').Where(l => l.Contains(" BIND dn=\"", StringComparison.Ordinal) && !l.Contains(" BIND dn=\"\"", StringComparison.Ordinal))];
 
     public void Dispose()
     {
@@ -229,6 +259,9 @@ public sealed class ThrowawaySlapd : IDisposable
             listener.Stop();
         }
     }
+
+    [GeneratedRegex(@"conn=\d+")]
+    private static partial Regex ConnectionId();
 
     private static void Run(string file, params string[] arguments)
     {
