@@ -84,8 +84,9 @@ public sealed partial class SignInService(
         {
             LogThrottled(logger, name.Value, sourceAddress, decision.RetryAfter, decision.LockedOut);
             // The portal's short wait after the failure that locked the account would hide the directory's lockout,
-            // which lasts longer: tell that instead (a lookup by the service account; no password is tried).
-            if (await TimedLockOrNullAsync(name, cancellationToken) is { } locked)
+            // which lasts longer: tell that instead (a lookup by the service account; no password is tried). Only when
+            // the account itself has failed lately: spraying many accounts from one address costs no LDAP round trips.
+            if (decision.AccountWaits && await TimedLockOrNullAsync(name, cancellationToken) is { } locked)
             {
                 return locked;
             }

@@ -41,11 +41,16 @@ public sealed class SignInThrottleOptions
 }
 
 /// <summary>Whether an attempt may go ahead now; when not, how long until it may.</summary>
+/// <param name="RetryAfter">How long until an attempt is accepted; zero or less: now.</param>
+/// <param name="LockedOut">The address is locked out (not just made to wait).</param>
 public sealed record ThrottleDecision(TimeSpan RetryAfter, bool LockedOut)
 {
     public static ThrottleDecision Allowed { get; } = new(TimeSpan.Zero, false);
 
     public bool IsAllowed => RetryAfter <= TimeSpan.Zero;
+
+    /// <summary>The account's own recent failures refuse the attempt (whatever the address's say).</summary>
+    public bool AccountWaits { get; init; }
 }
 
 /// <summary>
@@ -70,6 +75,7 @@ public sealed class SignInThrottle(IDbContextFactory<PortalDbContext> contexts, 
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var byAccount = await FailuresAsync(db, SignInFailureRecord.AccountScope, account.Value, since, cancellationToken);
         var decision = Decide(byAccount, _options.FreeFailures, lockoutFailures: null, now);
+        var accountWaits = !decision.IsAllowed;
         if (Subject(sourceAddress) is { } address)
         {
             var byAddress = await FailuresAsync(db, SignInFailureRecord.AddressScope, address, since, cancellationToken);
@@ -80,7 +86,7 @@ public sealed class SignInThrottle(IDbContextFactory<PortalDbContext> contexts, 
                 decision = addressDecision;
             }
         }
-        return decision;
+        return accountWaits ? decision with { AccountWaits = true } : decision;
     }
 
     /// <summary>Counts a failure against the account and the address; forgets their failures that left the window.</summary>

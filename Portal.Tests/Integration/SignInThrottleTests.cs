@@ -191,6 +191,28 @@ public sealed class SignInThrottleTests : MigratedDatabaseTest
     }
 
     [Fact]
+    public async Task CheckAsync_WaitOfTheAccountOrOnlyOfTheAddress_SaysWhose()
+    {
+        var throttle = Throttle();
+        var failing = NewName();
+        await FailAsync(throttle, failing, Address, 4);
+        for (var i = 0; i < 10; i++)
+        {
+            await throttle.RecordFailureAsync(NewName(), "203.0.113.77", CancellationToken.None);
+        }
+
+        var accountWaits = await throttle.CheckAsync(failing, "198.51.100.200", CancellationToken.None);
+        var onlyAddress = await throttle.CheckAsync(NewName(), "203.0.113.77", CancellationToken.None);
+        var both = await throttle.CheckAsync(failing, "203.0.113.77", CancellationToken.None);
+
+        Assert.True(accountWaits.AccountWaits);
+        Assert.False(onlyAddress.IsAllowed);
+        Assert.False(onlyAddress.AccountWaits);
+        Assert.True(both.LockedOut);
+        Assert.True(both.AccountWaits);
+    }
+
+    [Fact]
     public async Task CheckAsync_HigherAddressLimitsConfigured_AddressAllowedWhereAccountWouldNotBe()
     {
         var throttle = Throttle(new SignInThrottleOptions { AddressFreeFailures = 20, AddressLockoutFailures = 50 });
