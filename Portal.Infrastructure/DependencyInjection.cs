@@ -65,6 +65,7 @@ public static class DependencyInjection
         services.AddOptions<LdapOptions>().Bind(configuration.GetSection(LdapOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<LdapDirectory>();
         services.AddSingleton<IDirectory>(sp => sp.GetRequiredService<LdapDirectory>());
+        services.AddHostedService<LdapTransportWarning>();
 
         // Cookies signed on one node must be readable on every other, and after a restart.
         services.AddDataProtection().SetApplicationName("gpu-jupyter-portal");

@@ -10,12 +10,21 @@ public sealed record DirectoryUser(
     Role Role,
     bool MustChangePassword);
 
-/// <summary>Why the directory refused a sign-in. People see one message for all of them; the audit log keeps the reason.</summary>
+/// <summary>Why the directory refused a sign-in; the audit log keeps the reason.</summary>
 public enum SignInRefusal
 {
+    /// <summary>Unknown user or wrong password: deliberately one answer.</summary>
     InvalidCredentials,
+
+    /// <summary>The entry was locked before the attempt, so the password was not tried.</summary>
     Locked,
 }
+
+/// <summary>
+/// The directory's lock on an entry (ppolicy's <c>pwdAccountLockedTime</c>): after too many failures until
+/// <paramref name="Until"/>, or, when that is null, until an administrator unlocks it.
+/// </summary>
+public sealed record DirectoryLock(DateTimeOffset? Until);
 
 /// <summary>The outcome of checking a password against the directory; a closed set of results.</summary>
 public abstract record DirectoryAuthentication
@@ -26,7 +35,11 @@ public abstract record DirectoryAuthentication
 
     public sealed record Succeeded(DirectoryUser User) : DirectoryAuthentication;
 
-    public sealed record Refused(SignInRefusal Reason) : DirectoryAuthentication;
+    /// <param name="Reason">Why.</param>
+    /// <param name="LockedUntil">For <see cref="SignInRefusal.Locked"/>: when the lock ends (null: when an administrator
+    /// lifts it). For <see cref="SignInRefusal.InvalidCredentials"/>: set when this very failure made the directory lock
+    /// the entry, until then.</param>
+    public sealed record Refused(SignInRefusal Reason, DateTimeOffset? LockedUntil = null) : DirectoryAuthentication;
 }
 
 /// <summary>The directory could not be reached or answered with an unexpected error.</summary>
@@ -39,6 +52,10 @@ public interface IDirectory
     /// <exception cref="ArgumentException">The password is empty: refused before the directory is asked.</exception>
     /// <exception cref="DirectoryUnavailableException">The directory did not answer.</exception>
     Task<DirectoryAuthentication> AuthenticateAsync(Username username, string password, CancellationToken cancellationToken);
+
+    /// <summary>The lock on the user's entry, or null when it is not locked (or there is no entry).</summary>
+    /// <exception cref="DirectoryUnavailableException">The directory did not answer.</exception>
+    Task<DirectoryLock?> FindLockAsync(Username username, CancellationToken cancellationToken);
 
     /// <summary>The user's entry, or null when there is none.</summary>
     Task<DirectoryUser?> FindUserAsync(Username username, CancellationToken cancellationToken);

@@ -15,8 +15,15 @@ public enum SignInFailure
     /// <summary>Not a well-formed username; the directory was not asked.</summary>
     MalformedUsername,
 
-    /// <summary>Unknown user, wrong password or locked account: deliberately indistinguishable to the person.</summary>
+    /// <summary>Unknown user or wrong password: deliberately indistinguishable to the person.</summary>
     InvalidCredentials,
+
+    /// <summary>
+    /// The directory has locked the account: after too many failures (its password policy's lockout), for
+    /// <see cref="SignInResult.Failed.RetryAfter"/> more; or, with no RetryAfter, until an administrator unlocks it.
+    /// Whatever the password, it was not tried.
+    /// </summary>
+    Locked,
 
     DirectoryUnavailable,
 
@@ -40,14 +47,17 @@ public abstract record SignInResult
     public sealed record Succeeded(Account Account) : SignInResult;
 
     /// <param name="Failure">Why.</param>
-    /// <param name="RetryAfter">For <see cref="SignInFailure.Throttled"/>: how long until the next attempt is accepted.</param>
+    /// <param name="RetryAfter">For <see cref="SignInFailure.Throttled"/> and <see cref="SignInFailure.Locked"/>: how long until the
+    /// next attempt is accepted (none for a lock that only an administrator lifts).</param>
     /// <param name="Reason">For <see cref="SignInFailure.Suspended"/>: the reason the administrator gave.</param>
     public sealed record Failed(SignInFailure Failure, TimeSpan? RetryAfter = null, string? Reason = null) : SignInResult;
 }
 
 /// <summary>
 /// Checks a username and password against LDAP, keeps the account record in step, and audits the attempt.
-/// Failures are counted by <see cref="SignInThrottle"/>; while it refuses, the directory is not asked.
+/// Failures are counted by <see cref="SignInThrottle"/>; while it refuses, no password is tried. The account lockout
+/// is the directory's (its password policy): a locked account is told so, with the directory's remaining time, and its
+/// password is not tried either (docs/decisions/0014-ldap-lockout-and-tls.md).
 /// </summary>
 public sealed partial class SignInService(
     IDirectory directory,
@@ -73,6 +83,13 @@ public sealed partial class SignInService(
         if (!decision.IsAllowed)
         {
             LogThrottled(logger, name.Value, sourceAddress, decision.RetryAfter, decision.LockedOut);
+            // The portal's short wait after the failure that locked the account would hide the directory's lockout,
+            // which lasts longer: tell that instead (a lookup by the service account; no password is tried). Only when
+            // the account itself has failed lately: spraying many accounts from one address costs no LDAP round trips.
+            if (decision.AccountWaits && await TimedLockOrNullAsync(name, cancellationToken) is { } locked)
+            {
+                return locked;
+            }
             return new SignInResult.Failed(SignInFailure.Throttled, decision.RetryAfter);
         }
 
@@ -98,10 +115,17 @@ public sealed partial class SignInService(
 
         switch (outcome)
         {
+            case DirectoryAuthentication.Refused { Reason: SignInRefusal.Locked } locked:
+                // No password was tried, so nothing to count: the directory's lock is the account's limit.
+                await audit.RecordAsync(anonymous, "auth.sign-in-refused", name.Value,
+                    new { reason = nameof(SignInRefusal.Locked), lockedUntil = locked.LockedUntil }, cancellationToken);
+                return LockedResult(locked.LockedUntil);
             case DirectoryAuthentication.Refused refused:
                 await throttle.RecordFailureAsync(name, sourceAddress, cancellationToken);
-                await audit.RecordAsync(anonymous, "auth.sign-in-refused", name.Value, new { reason = refused.Reason.ToString() }, cancellationToken);
-                return new SignInResult.Failed(SignInFailure.InvalidCredentials);
+                await audit.RecordAsync(anonymous, "auth.sign-in-refused", name.Value,
+                    new { reason = refused.Reason.ToString(), lockedUntil = refused.LockedUntil }, cancellationToken);
+                // The failure that made the directory lock the account is told as the lock it caused.
+                return refused.LockedUntil is { } until ? LockedResult(until) : new SignInResult.Failed(SignInFailure.InvalidCredentials);
             case DirectoryAuthentication.Succeeded succeeded:
                 var account = await RecordSignInAsync(succeeded.User, cancellationToken);
                 await throttle.ClearAsync(name, cancellationToken);
@@ -110,6 +134,32 @@ public sealed partial class SignInService(
                 return new SignInResult.Succeeded(account);
             default:
                 throw new InvalidOperationException($"Unknown directory outcome {outcome.GetType().Name}.");
+        }
+    }
+
+    /// <summary>Locked until <paramref name="lockedUntil"/>, or, when null, until an administrator unlocks the account.</summary>
+    private SignInResult.Failed LockedResult(DateTimeOffset? lockedUntil)
+    {
+        if (lockedUntil is not { } until)
+        {
+            return new SignInResult.Failed(SignInFailure.Locked);
+        }
+        // At least a second: the directory's stamp has whole seconds, and "0 seconds" would read as "now".
+        var remaining = until - clock.GetUtcNow();
+        return new SignInResult.Failed(SignInFailure.Locked, remaining > TimeSpan.FromSeconds(1) ? remaining : TimeSpan.FromSeconds(1));
+    }
+
+    /// <summary>The Locked result when the directory has the account locked for a while; null otherwise or when it cannot say.</summary>
+    private async Task<SignInResult.Failed?> TimedLockOrNullAsync(Username name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await directory.FindLockAsync(name, cancellationToken) is { Until: { } until } ? LockedResult(until) : null;
+        }
+        catch (DirectoryUnavailableException e)
+        {
+            LogDirectoryUnavailable(logger, e.Message);
+            return null;
         }
     }
 

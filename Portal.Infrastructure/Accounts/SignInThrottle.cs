@@ -26,36 +26,41 @@ public sealed class SignInThrottleOptions
     public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>
-    /// This many failures in the window lock the account (or address) out until the oldest of them leaves the window.
-    /// </summary>
-    [Range(1, 10_000)]
-    public int LockoutFailures { get; set; } = 10;
-
-    /// <summary>
-    /// The same limits for a source address, which many people can share behind a campus NAT; null takes the
-    /// account's values.
+    /// The free failures of a source address, which many people can share behind a campus NAT; null takes
+    /// <see cref="FreeFailures"/>.
     /// </summary>
     [Range(0, 10_000)]
     public int? AddressFreeFailures { get; set; }
 
+    /// <summary>
+    /// This many failures from one address in the window lock the address out until the oldest of them leaves the
+    /// window. Accounts have no lockout here: theirs is the directory's password policy.
+    /// </summary>
     [Range(1, 10_000)]
-    public int? AddressLockoutFailures { get; set; }
+    public int AddressLockoutFailures { get; set; } = 10;
 }
 
 /// <summary>Whether an attempt may go ahead now; when not, how long until it may.</summary>
+/// <param name="RetryAfter">How long until an attempt is accepted; zero or less: now.</param>
+/// <param name="LockedOut">The address is locked out (not just made to wait).</param>
 public sealed record ThrottleDecision(TimeSpan RetryAfter, bool LockedOut)
 {
     public static ThrottleDecision Allowed { get; } = new(TimeSpan.Zero, false);
 
     public bool IsAllowed => RetryAfter <= TimeSpan.Zero;
+
+    /// <summary>The account's own recent failures refuse the attempt (whatever the address's say).</summary>
+    public bool AccountWaits { get; init; }
 }
 
 /// <summary>
 /// Slows down password guessing without ever sleeping: failed sign-ins and failed current-password checks are
 /// counted per account and per source address in <c>sign_in_failures</c>. After <see cref="SignInThrottleOptions.FreeFailures"/>
 /// failures in the window, the next attempt is refused until the last failure plus a delay that doubles with each
-/// failure (2, 4, 8 … s, capped at a minute); <see cref="SignInThrottleOptions.LockoutFailures"/> failures refuse every
-/// attempt until the oldest of them leaves the window. Nothing is permanent. A refused attempt never reaches LDAP.
+/// failure (2, 4, 8 … s, capped at a minute); <see cref="SignInThrottleOptions.AddressLockoutFailures"/> failures from
+/// one address refuse every attempt from it until the oldest of them leaves the window. Nothing is permanent. A refused
+/// attempt never has its password checked. An account's lockout is not counted here but by the directory's password
+/// policy, so that there is one lockout with one set of figures (docs/decisions/0014-ldap-lockout-and-tls.md).
 /// </summary>
 public sealed class SignInThrottle(IDbContextFactory<PortalDbContext> contexts, TimeProvider clock, IOptions<SignInThrottleOptions> options)
 {
@@ -69,18 +74,19 @@ public sealed class SignInThrottle(IDbContextFactory<PortalDbContext> contexts, 
         var since = now - _options.Window;
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var byAccount = await FailuresAsync(db, SignInFailureRecord.AccountScope, account.Value, since, cancellationToken);
-        var decision = Decide(byAccount, _options.FreeFailures, _options.LockoutFailures, now);
+        var decision = Decide(byAccount, _options.FreeFailures, lockoutFailures: null, now);
+        var accountWaits = !decision.IsAllowed;
         if (Subject(sourceAddress) is { } address)
         {
             var byAddress = await FailuresAsync(db, SignInFailureRecord.AddressScope, address, since, cancellationToken);
             var addressDecision = Decide(byAddress, _options.AddressFreeFailures ?? _options.FreeFailures,
-                _options.AddressLockoutFailures ?? _options.LockoutFailures, now);
+                _options.AddressLockoutFailures, now);
             if (addressDecision.RetryAfter > decision.RetryAfter)
             {
                 decision = addressDecision;
             }
         }
-        return decision;
+        return accountWaits ? decision with { AccountWaits = true } : decision;
     }
 
     /// <summary>Counts a failure against the account and the address; forgets their failures that left the window.</summary>
@@ -130,12 +136,12 @@ public sealed class SignInThrottle(IDbContextFactory<PortalDbContext> contexts, 
         return delay < _options.MaxDelay ? delay : _options.MaxDelay;
     }
 
-    private ThrottleDecision Decide(List<DateTimeOffset> failures, int freeFailures, int lockoutFailures, DateTimeOffset now)
+    private ThrottleDecision Decide(List<DateTimeOffset> failures, int freeFailures, int? lockoutFailures, DateTimeOffset now)
     {
         if (failures.Count >= lockoutFailures)
         {
             // Locked until enough failures have left the window that fewer than the limit remain.
-            var until = failures[failures.Count - lockoutFailures] + _options.Window;
+            var until = failures[failures.Count - lockoutFailures.Value] + _options.Window;
             return until > now ? new ThrottleDecision(until - now, LockedOut: true) : ThrottleDecision.Allowed;
         }
         if (failures.Count == 0)

@@ -10,12 +10,13 @@ namespace Portal.Infrastructure.Directory;
 /// <summary>
 /// <see cref="IDirectory"/> over OpenLDAP with System.DirectoryServices.Protocols. The library is synchronous,
 /// so each call runs on the thread pool with its own short-lived connection (a connect and bind costs ~0.3 ms
-/// on loopback; see shared/reference/ldap.md).
+/// on loopback; see shared/reference/ldap.md). Every connection is protected as <see cref="LdapOptions.Security"/>
+/// says, and no credential is sent before its TLS session is up (docs/decisions/0014-ldap-lockout-and-tls.md).
 /// </summary>
-public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger<LdapDirectory> logger) : IDirectory
+public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger<LdapDirectory> logger, TimeProvider clock) : IDirectory
 {
     private static readonly string[] UserAttributes =
-        ["uid", "cn", "displayName", "mail", "uidNumber", "pwdReset", "pwdAccountLockedTime"];
+        ["uid", "cn", "displayName", "mail", "uidNumber", "pwdReset", "pwdAccountLockedTime", "pwdPolicySubentry"];
 
     private readonly LdapOptions _options = options.Value;
 
@@ -35,6 +36,13 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
             using var service = ConnectAsService();
             var entry = FindSingleEntry(service, username.Value);
             return entry is null ? null : ToUser(service, username, entry);
+        }, cancellationToken);
+
+    public Task<DirectoryLock?> FindLockAsync(Username username, CancellationToken cancellationToken) =>
+        Task.Run(() =>
+        {
+            using var service = ConnectAsService();
+            return FindSingleEntry(service, username.Value) is { } entry ? LockOf(service, entry) : null;
         }, cancellationToken);
 
     public Task CheckAvailableAsync(CancellationToken cancellationToken) =>
@@ -61,6 +69,11 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
         {
             return new DirectoryAuthentication.Refused(SignInRefusal.InvalidCredentials);
         }
+        // The directory refuses every bind of a locked entry alike (49), whatever the password: do not try it.
+        if (LockOf(service, entry) is { } lockBefore)
+        {
+            return new DirectoryAuthentication.Refused(SignInRefusal.Locked, lockBefore.Until);
+        }
 
         using (var connection = Connect())
         {
@@ -71,8 +84,11 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
             catch (LdapException e) when (e.ErrorCode == 49)
             {
                 // Wrong password, locked and disabled all answer 49; only the service account can tell them apart.
-                var locked = FindSingleEntry(service, username.Value) is { } now && Value(now, "pwdAccountLockedTime") is not null;
-                return new DirectoryAuthentication.Refused(locked ? SignInRefusal.Locked : SignInRefusal.InvalidCredentials);
+                // A lock now is this failure's doing (the last one ppolicy allowed) or came meanwhile.
+                var lockAfter = FindSingleEntry(service, username.Value) is { } now ? LockOf(service, now) : null;
+                return lockAfter is { Until: null }
+                    ? new DirectoryAuthentication.Refused(SignInRefusal.Locked)
+                    : new DirectoryAuthentication.Refused(SignInRefusal.InvalidCredentials, lockAfter?.Until);
             }
             catch (DirectoryOperationException e)
             {
@@ -167,35 +183,101 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
         {
             connection.Dispose();
             throw new DirectoryUnavailableException(
-                $"The portal's LDAP service account could not bind to {_options.Host}:{_options.Port}: {e.Message}", e);
+                $"The portal's LDAP service account could not bind to {Endpoint}: {e.Message}", e);
+        }
+        catch (DirectoryUnavailableException)
+        {
+            connection.Dispose();
+            throw;
         }
     }
 
+    /// <summary>Where the portal connects, as a URI, e.g. <c>ldap://127.0.0.1:389 (StartTLS)</c>.</summary>
+    private string Endpoint => _options.Security switch
+    {
+        LdapSecurity.Ldaps => $"ldaps://{_options.Host}:{_options.EffectivePort}",
+        LdapSecurity.StartTls => $"ldap://{_options.Host}:{_options.EffectivePort} (StartTLS)",
+        LdapSecurity.None => $"ldap://{_options.Host}:{_options.EffectivePort} (no TLS)",
+        _ => throw new InvalidOperationException($"Unknown Ldap:Security {_options.Security}."),
+    };
+
     private LdapConnection Connect()
     {
-        var connection = new LdapConnection(new LdapDirectoryIdentifier(_options.Host, _options.Port))
+        var connection = new LdapConnection(new LdapDirectoryIdentifier(_options.Host, _options.EffectivePort))
         {
             AuthType = AuthType.Basic,
             Timeout = TimeSpan.FromSeconds(_options.TimeoutSeconds),
         };
-        connection.SessionOptions.ProtocolVersion = 3;
-        connection.SessionOptions.ReferralChasing = ReferralChasingOptions.None;
-        return connection;
+        try
+        {
+            connection.SessionOptions.ProtocolVersion = 3;
+            connection.SessionOptions.ReferralChasing = ReferralChasingOptions.None;
+            if (_options.Security != LdapSecurity.None && _options.TrustedCertificatesDirectory is { Length: > 0 } trusted)
+            {
+                // A TLS context of this connection's own that trusts the folder's CAs; libldap verifies the server's
+                // certificate and name (TLS_REQCERT demand, its default) during the handshake.
+                connection.SessionOptions.TrustedCertificatesDirectory = trusted;
+                connection.SessionOptions.StartNewTlsSessionContext();
+            }
+            if (_options.Security == LdapSecurity.Ldaps)
+            {
+                connection.SessionOptions.SecureSocketLayer = true;
+            }
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
+    /// <summary>
+    /// Binds with <paramref name="credential"/>, but only once the connection is protected as configured: the TLS session
+    /// is set up by an anonymous bind first (nothing secret is sent; on Linux only a bind connects the handle, and
+    /// StartTLS needs a connected one: shared/reference/ldap.md §3.9), and when that fails, the credential is never sent.
+    /// </summary>
+    /// <exception cref="DirectoryUnavailableException">TLS could not be set up: the server offers no StartTLS,
+    /// its certificate is not trusted or does not name the host, or it is not reachable.</exception>
     private void Bind(LdapConnection connection, NetworkCredential credential)
     {
-        if (_options.UseStartTls)
+        if (_options.Security != LdapSecurity.None)
         {
-            // On Linux StartTLS needs a connected handle, and only a bind connects it: bind anonymously first
-            // (nothing secret is sent), upgrade, then bind with the credential (shared/reference/ldap.md §3.9).
             connection.AuthType = AuthType.Anonymous;
-            connection.Bind();
-            connection.SessionOptions.StartTransportLayerSecurity(null);
+            try
+            {
+                connection.Bind();
+            }
+            catch (Exception e) when (e is LdapException or DirectoryOperationException)
+            {
+                throw new DirectoryUnavailableException(_options.Security == LdapSecurity.Ldaps
+                    ? $"No TLS connection to {Endpoint} (unreachable, or its certificate is not trusted for {_options.Host}); no credential was sent: {Describe(e)}"
+                    : $"No connection to {Endpoint}; no credential was sent: {Describe(e)}", e);
+            }
+            if (_options.Security == LdapSecurity.StartTls)
+            {
+                try
+                {
+                    connection.SessionOptions.StartTransportLayerSecurity(null);
+                }
+                catch (Exception e) when (e is LdapException or DirectoryOperationException)
+                {
+                    throw new DirectoryUnavailableException(
+                        $"StartTLS with {Endpoint} failed (the server offers no TLS, or its certificate is not trusted for {_options.Host}); " +
+                        $"no credential was sent: {Describe(e)}", e);
+                }
+            }
             connection.AuthType = AuthType.Basic;
         }
         connection.Bind(credential);
     }
+
+    private static string Describe(Exception e) => e switch
+    {
+        LdapException ldap => $"{ldap.Message} ({ldap.ErrorCode}{(string.IsNullOrEmpty(ldap.ServerErrorMessage) ? "" : $", {ldap.ServerErrorMessage}")})",
+        DirectoryOperationException { Response: { } response } => $"{response.ResultCode} {response.ErrorMessage}",
+        _ => e.Message,
+    };
 
     [LoggerMessage(Level = LogLevel.Error, Message = "More than one LDAP entry has uid {Uid} ({Count}); sign-in refused")]
     private static partial void LogAmbiguousUid(ILogger logger, string uid, int count);

@@ -84,18 +84,41 @@ public sealed class SignInThrottleTests : MigratedDatabaseTest
     }
 
     [Fact]
-    public async Task CheckAsync_TenFailuresInWindow_LockedOutUntilOldestLeavesTheWindow()
+    public async Task CheckAsync_TenFailuresOfAnAccount_OnlyTheWaitNoLockoutOfItsOwn()
     {
         var throttle = Throttle();
         var account = NewName();
-        var first = _clock.GetUtcNow();
-        await FailAsync(throttle, account, Address, 10, apart: TimeSpan.FromMinutes(1));
+        await FailAsync(throttle, account, address: null, 10, apart: TimeSpan.FromMinutes(1));
 
-        var locked = await throttle.CheckAsync(account, Address, CancellationToken.None);
+        var afterTenth = await throttle.CheckAsync(account, null, CancellationToken.None);
+        _clock.Advance(TimeSpan.FromSeconds(60));
+        var aMinuteLater = await throttle.CheckAsync(account, null, CancellationToken.None);
+
+        // The account's lockout is the directory's password policy (AccountLockoutTests); here only the capped wait.
+        Assert.False(afterTenth.LockedOut);
+        Assert.Equal(TimeSpan.FromSeconds(60), afterTenth.RetryAfter);
+        Assert.True(aMinuteLater.IsAllowed);
+    }
+
+    [Fact]
+    public async Task CheckAsync_TenFailuresFromAnAddressInWindow_LockedOutUntilOldestLeavesTheWindow()
+    {
+        var throttle = Throttle();
+        var first = _clock.GetUtcNow();
+        for (var i = 0; i < 10; i++)
+        {
+            if (i > 0)
+            {
+                _clock.Advance(TimeSpan.FromMinutes(1));
+            }
+            await throttle.RecordFailureAsync(NewName(), Address, CancellationToken.None);
+        }
+
+        var locked = await throttle.CheckAsync(NewName(), Address, CancellationToken.None);
         _clock.Advance(first + TimeSpan.FromMinutes(15) - _clock.GetUtcNow() - TimeSpan.FromSeconds(1));
-        var stillLocked = await throttle.CheckAsync(account, Address, CancellationToken.None);
+        var stillLocked = await throttle.CheckAsync(NewName(), Address, CancellationToken.None);
         _clock.Advance(TimeSpan.FromSeconds(1));
-        var released = await throttle.CheckAsync(account, Address, CancellationToken.None);
+        var released = await throttle.CheckAsync(NewName(), Address, CancellationToken.None);
 
         // The last failure was at 9 minutes; the oldest leaves the window at 15.
         Assert.True(locked.LockedOut);
@@ -168,6 +191,28 @@ public sealed class SignInThrottleTests : MigratedDatabaseTest
     }
 
     [Fact]
+    public async Task CheckAsync_WaitOfTheAccountOrOnlyOfTheAddress_SaysWhose()
+    {
+        var throttle = Throttle();
+        var failing = NewName();
+        await FailAsync(throttle, failing, Address, 4);
+        for (var i = 0; i < 10; i++)
+        {
+            await throttle.RecordFailureAsync(NewName(), "203.0.113.77", CancellationToken.None);
+        }
+
+        var accountWaits = await throttle.CheckAsync(failing, "198.51.100.200", CancellationToken.None);
+        var onlyAddress = await throttle.CheckAsync(NewName(), "203.0.113.77", CancellationToken.None);
+        var both = await throttle.CheckAsync(failing, "203.0.113.77", CancellationToken.None);
+
+        Assert.True(accountWaits.AccountWaits);
+        Assert.False(onlyAddress.IsAllowed);
+        Assert.False(onlyAddress.AccountWaits);
+        Assert.True(both.LockedOut);
+        Assert.True(both.AccountWaits);
+    }
+
+    [Fact]
     public async Task CheckAsync_HigherAddressLimitsConfigured_AddressAllowedWhereAccountWouldNotBe()
     {
         var throttle = Throttle(new SignInThrottleOptions { AddressFreeFailures = 20, AddressLockoutFailures = 50 });
@@ -193,12 +238,13 @@ public sealed class SignInThrottleTests : MigratedDatabaseTest
     }
 
     [Fact]
-    public async Task SignInAsync_Throttled_RefusedWithoutReachingLdap()
+    public async Task SignInAsync_Throttled_RefusedWithoutTryingThePassword()
     {
         var account = NewName();
         await FailAsync(Throttle(), account, Address, 4);
 
-        // LDAP on port 1 is unreachable: reaching it would give DirectoryUnavailable.
+        // LDAP on port 1 is unreachable: trying the password there would give DirectoryUnavailable. (A throttled attempt
+        // only asks whether the directory has the account locked, and stays Throttled when it cannot tell.)
         var result = await SignIn(ldapPort: 1).SignInAsync(account.Value, Password, Address, CancellationToken.None);
 
         var failed = Assert.IsType<SignInResult.Failed>(result);

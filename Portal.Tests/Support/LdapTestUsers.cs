@@ -10,6 +10,7 @@ public static class LdapTestUsers
 {
     private static int _counter;
 
+    /// <summary>The portal's settings for the test slapd: StartTLS, trusting the test CA, as the portal does by default.</summary>
     public static LdapOptions Options(int? port = null)
     {
         var env = TestEnvironment.Current;
@@ -17,14 +18,18 @@ public static class LdapTestUsers
         {
             Host = env.LdapHost,
             Port = port ?? env.LdapPort,
+            Security = Enum.Parse<LdapSecurity>(env.LdapSecurity),
+            TrustedCertificatesDirectory = env.LdapTrustedCertificatesDirectory,
             BaseDn = env.LdapBaseDn,
             ServiceDn = env.LdapServiceDn,
             ServicePassword = env.LdapServicePassword,
         };
     }
 
-    public static LdapDirectory Directory(int? port = null) =>
-        new(Microsoft.Extensions.Options.Options.Create(Options(port)), NullLogger<LdapDirectory>.Instance);
+    public static LdapDirectory Directory(int? port = null) => Directory(Options(port));
+
+    public static LdapDirectory Directory(LdapOptions options) =>
+        new(Microsoft.Extensions.Options.Options.Create(options), NullLogger<LdapDirectory>.Instance, TimeProvider.System);
 
     /// <summary>A username no other test uses, e.g. <c>t3kq9x1</c>.</summary>
     public static string UniqueUsername(string prefix = "t") =>
@@ -33,7 +38,11 @@ public static class LdapTestUsers
     public static string PersonDn(string uid) => $"uid={uid},ou=people,{TestEnvironment.Current.LdapBaseDn}";
 
     /// <summary>Adds a person, optionally to groups (cn under ou=groups) and with <c>pwdReset</c>.</summary>
-    public static string CreatePerson(string uid, string password, bool mustChangePassword = false, params string[] groups)
+    public static string CreatePerson(string uid, string password, bool mustChangePassword = false, params string[] groups) =>
+        CreatePerson(uid, password, mustChangePassword, passwordPolicyDn: null, groups);
+
+    /// <summary>Adds a person under the password policy <paramref name="passwordPolicyDn"/> (<c>pwdPolicySubentry</c>; null: the default policy).</summary>
+    public static string CreatePerson(string uid, string password, bool mustChangePassword, string? passwordPolicyDn, params string[] groups)
     {
         var dn = PersonDn(uid);
         using var root = ConnectAsRoot();
@@ -48,6 +57,10 @@ public static class LdapTestUsers
         if (mustChangePassword)
         {
             attributes.Add(new DirectoryAttribute("pwdReset", "TRUE"));
+        }
+        if (passwordPolicyDn is not null)
+        {
+            attributes.Add(new DirectoryAttribute("pwdPolicySubentry", passwordPolicyDn));
         }
         root.SendRequest(new AddRequest(dn, [.. attributes]));
         foreach (var group in groups)
@@ -65,12 +78,54 @@ public static class LdapTestUsers
         root.SendRequest(new ModifyRequest(PersonDn(uid), DirectoryAttributeOperation.Replace, "pwdAccountLockedTime", "000001010000Z"));
     }
 
+    /// <summary>
+    /// Adds a password policy of its own for a test (a person gets it through <c>pwdPolicySubentry</c>), so a test can
+    /// shorten the lockout without touching the default policy that other tests use. Returns its DN.
+    /// </summary>
+    public static string CreateLockoutPolicy(int maxFailures, TimeSpan lockoutDuration, TimeSpan failureCountInterval)
+    {
+        var dn = $"cn={UniqueUsername("policy")},ou=policies,{TestEnvironment.Current.LdapBaseDn}";
+        using var root = ConnectAsRoot();
+        root.SendRequest(new AddRequest(dn,
+            new DirectoryAttribute("objectClass", "namedPolicy", "pwdPolicy"),
+            new DirectoryAttribute("pwdAttribute", "userPassword"),
+            new DirectoryAttribute("pwdLockout", "TRUE"),
+            new DirectoryAttribute("pwdMaxFailure", Seconds(maxFailures)),
+            new DirectoryAttribute("pwdLockoutDuration", Seconds((int)lockoutDuration.TotalSeconds)),
+            new DirectoryAttribute("pwdFailureCountInterval", Seconds((int)failureCountInterval.TotalSeconds))));
+        return dn;
+
+        static string Seconds(int value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The entry's <c>pwdAccountLockedTime</c> as the directory wrote it, or null.</summary>
+    public static string? LockedTime(string uid)
+    {
+        using var root = ConnectAsRoot();
+        var response = (SearchResponse)root.SendRequest(new SearchRequest(PersonDn(uid), "(objectClass=*)", SearchScope.Base, "pwdAccountLockedTime"));
+        return response.Entries[0].Attributes["pwdAccountLockedTime"]?.GetValues(typeof(string)) is { Length: > 0 } values ? (string)values[0] : null;
+    }
+
+    /// <summary>The test slapd's rootdn, over StartTLS with the test CA like the portal.</summary>
     private static LdapConnection ConnectAsRoot()
     {
         var env = TestEnvironment.Current;
-        var connection = new LdapConnection(new LdapDirectoryIdentifier(env.LdapHost, env.LdapPort)) { AuthType = AuthType.Basic };
-        connection.SessionOptions.ProtocolVersion = 3;
-        connection.Bind(new NetworkCredential(env.LdapRootDn, env.LdapRootPassword));
-        return connection;
+        var connection = new LdapConnection(new LdapDirectoryIdentifier(env.LdapHost, env.LdapPort)) { AuthType = AuthType.Anonymous };
+        try
+        {
+            connection.SessionOptions.ProtocolVersion = 3;
+            connection.SessionOptions.TrustedCertificatesDirectory = env.LdapTrustedCertificatesDirectory;
+            connection.SessionOptions.StartNewTlsSessionContext();
+            connection.Bind();
+            connection.SessionOptions.StartTransportLayerSecurity(null);
+            connection.AuthType = AuthType.Basic;
+            connection.Bind(new NetworkCredential(env.LdapRootDn, env.LdapRootPassword));
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 }

@@ -27,6 +27,15 @@ public sealed partial class TestEnvironment
     public string PostgresConnectionString => this["ConnectionStrings__Portal"];
     public string LdapHost => this["Ldap__Host"];
     public int LdapPort => int.Parse(this["Ldap__Port"], System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>The test slapd's ldaps:// port (its ldap:// port offers plain LDAP and StartTLS).</summary>
+    public int LdapsPort => int.Parse(this["PORTAL_LDAPS_PORT"], System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>How the portal protects its LDAP connections in the tests: <c>StartTls</c>, as by default.</summary>
+    public string LdapSecurity => this["Ldap__Security"];
+
+    /// <summary>The folder holding the test CA's certificate (and nothing secret), which the portal trusts.</summary>
+    public string LdapTrustedCertificatesDirectory => this["Ldap__TrustedCertificatesDirectory"];
     public string LdapBaseDn => this["Ldap__BaseDn"];
     public string LdapServiceDn => this["Ldap__ServiceDn"];
     public string LdapServicePassword => this["Ldap__ServicePassword"];
@@ -46,6 +55,8 @@ public sealed partial class TestEnvironment
         new("ConnectionStrings:Portal", connectionString),
         new("Ldap:Host", LdapHost),
         new("Ldap:Port", LdapPort.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+        new("Ldap:Security", LdapSecurity),
+        new("Ldap:TrustedCertificatesDirectory", LdapTrustedCertificatesDirectory),
         new("Ldap:BaseDn", LdapBaseDn),
         new("Ldap:ServiceDn", LdapServiceDn),
         new("Ldap:ServicePassword", LdapServicePassword),
