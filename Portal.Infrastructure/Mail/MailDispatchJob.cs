@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using Quartz;
 
 namespace Portal.Infrastructure.Mail;
@@ -23,7 +22,7 @@ public sealed partial class MailDispatchJob(MailDispatcher dispatcher, ILogger<M
         {
             await dispatcher.DispatchDueAsync(cancellationToken);
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        catch (Exception e) when (MailDispatcher.IsDatabaseFailure(e))
         {
             // The database is away: nothing is lost. A message already in hand keeps its claim and goes out again after
             // the claim expires; everything else waits for the next run.

@@ -5,6 +5,7 @@ using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using Portal.Infrastructure.Persistence;
 
 namespace Portal.Infrastructure.Mail;
@@ -27,8 +28,9 @@ public sealed record MailDispatchResult(int Sent, int Failed);
 /// <item>The Message-ID was fixed when the mail was queued (<see cref="OutboxMail.MessageId"/>) and goes out
 /// unchanged on every attempt, so a mail client folds the rare second copy.</item>
 /// </list>
-/// What remains is one message: a node killed (or cut off from the database) after the server accepted a message
-/// and before the mark committed sends that message once more, with the same Message-ID, after the claim expired.
+/// What remains is one message: a node killed after the server accepted a message and before the mark committed (or
+/// cut off from the database for longer than the few seconds the mark is retried) sends that message once more,
+/// with the same Message-ID, after the claim expired.
 /// A failed send leaves the row unsent with the error (never the body) and a later <c>next_attempt_at</c>
 /// (exponential backoff), so a mail server outage delays mail and loses none. Thread-safe; registered as a singleton.
 /// </summary>
@@ -43,6 +45,13 @@ public sealed partial class MailDispatcher(
     public static readonly TimeSpan FirstRetryDelay = TimeSpan.FromSeconds(5);
 
     public static readonly TimeSpan MaxRetryDelay = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// The waits between tries of a statement that records a send (mark or failure) when the database connection
+    /// failed: a pooled connection that PostgreSQL dropped during the SMTP conversation fails once and is replaced.
+    /// Seconds in all, far inside any claim.
+    /// </summary>
+    private static readonly TimeSpan[] RecordRetryDelays = [TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3)];
 
     /// <summary>
     /// Who holds this dispatcher's claims: host, process and a random part, so a restarted process (same host, maybe
@@ -172,18 +181,17 @@ public sealed partial class MailDispatcher(
     /// </summary>
     private async Task MarkSentAsync(OutboxMail mail)
     {
-        await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
         var sentAt = clock.GetUtcNow();
-        var marked = await db.Database.ExecuteSqlAsync(
+        var marked = await RecordAsync(mail, db => db.Database.ExecuteSqlAsync(
             $"""
             UPDATE outbox_mails SET sent_at = {sentAt}, claimed_by = NULL, claimed_until = NULL
             WHERE id = {mail.Id} AND claimed_by = {ClaimOwner} AND sent_at IS NULL
             """,
-            CancellationToken.None);
+            CancellationToken.None));
         if (marked == 0)
         {
-            await db.Database.ExecuteSqlAsync(
-                $"UPDATE outbox_mails SET sent_at = {sentAt} WHERE id = {mail.Id} AND sent_at IS NULL", CancellationToken.None);
+            await RecordAsync(mail, db => db.Database.ExecuteSqlAsync(
+                $"UPDATE outbox_mails SET sent_at = {sentAt} WHERE id = {mail.Id} AND sent_at IS NULL", CancellationToken.None));
             LogClaimLost(logger, mail.Id, mail.DeduplicationKey, mail.MessageId);
         }
         LogSent(logger, mail.Id, mail.DeduplicationKey, mail.MessageId, mail.Attempts);
@@ -194,14 +202,35 @@ public sealed partial class MailDispatcher(
     {
         var lastError = Describe(error, mail.Body);
         var nextAttemptAt = clock.GetUtcNow() + RetryDelay(mail.Attempts);
-        await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
-        await db.Database.ExecuteSqlAsync(
+        await RecordAsync(mail, db => db.Database.ExecuteSqlAsync(
             $"""
             UPDATE outbox_mails SET last_error = {lastError}, next_attempt_at = {nextAttemptAt}, claimed_by = NULL, claimed_until = NULL
             WHERE id = {mail.Id} AND claimed_by = {ClaimOwner} AND sent_at IS NULL
             """,
-            CancellationToken.None);
+            CancellationToken.None));
         LogFailed(logger, mail.Id, mail.DeduplicationKey, mail.Attempts, nextAttemptAt, lastError);
+    }
+
+    /// <summary>
+    /// Runs one statement about a message that was just sent (or failed), each try on a connection of its own, and
+    /// tries again after <see cref="RecordRetryDelays"/> when the database connection failed. Giving up leaves the
+    /// claim: the message goes again after the claim expired, so a database away for longer costs one copy at most.
+    /// </summary>
+    private async Task<int> RecordAsync(OutboxMail mail, Func<PortalDbContext, Task<int>> statement)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await using var db = await contexts.CreateDbContextAsync(CancellationToken.None);
+                return await statement(db);
+            }
+            catch (Exception e) when (IsDatabaseFailure(e) && attempt < RecordRetryDelays.Length)
+            {
+                LogRecordRetried(logger, e, mail.Id, RecordRetryDelays[attempt].TotalMilliseconds);
+                await Task.Delay(RecordRetryDelays[attempt], CancellationToken.None);
+            }
+        }
     }
 
     private static SmtpClient CreateClient(MailOptions settings)
@@ -235,6 +264,13 @@ public sealed partial class MailDispatcher(
         message.Headers.Add("Message-ID", mail.MessageId);
         return message;
     }
+
+    /// <summary>
+    /// The database did not answer or dropped the connection: Npgsql's own exceptions, and EF's wrapping of them
+    /// (an <see cref="InvalidOperationException"/> "likely due to a transient failure").
+    /// </summary>
+    public static bool IsDatabaseFailure(Exception e) =>
+        e is NpgsqlException or TimeoutException || e is InvalidOperationException { InnerException: NpgsqlException };
 
     private static bool IsServerUnavailable(Exception e) =>
         e is SmtpException { StatusCode: SmtpStatusCode.ServiceNotAvailable or SmtpStatusCode.GeneralFailure }
@@ -282,6 +318,9 @@ public sealed partial class MailDispatcher(
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Sending mail {MailId} ({DeduplicationKey}) failed on attempt {Attempts}; next attempt at {NextAttemptAt:o}: {Error}")]
     private static partial void LogFailed(ILogger logger, long mailId, string deduplicationKey, int attempts, DateTimeOffset nextAttemptAt, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recording the outcome of mail {MailId} failed on the database; trying again in {Milliseconds:F0} ms.")]
+    private static partial void LogRecordRetried(ILogger logger, Exception exception, long mailId, double milliseconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Mail dispatch: {Sent} sent, {Failed} failed.")]
     private static partial void LogRun(ILogger logger, int sent, int failed);

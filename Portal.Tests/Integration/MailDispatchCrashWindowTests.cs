@@ -161,6 +161,39 @@ public sealed partial class MailDispatchCrashWindowTests : MigratedDatabaseTest
     }
 
     [Fact]
+    public async Task DispatchDueAsync_DatabaseConnectionsDroppedRightAfterServerAccepted_StillMarksItSentAndSendsNoSecondCopy()
+    {
+        var clock = new ManualClock(Start);
+        var to = SmtpSink.UniqueAddress("dropped");
+        await Mailer(clock).QueueAsync(Message(to, "Dropped", "body"), $"test:dropped:{to}", CancellationToken.None);
+        var dropped = 0;
+        var dispatcher = Dispatcher(clock, afterServerAccepted: async _ =>
+        {
+            // The database ends every session of the dispatcher (as a restart or failover of PostgreSQL would) while
+            // the server's 250 is in hand: the pooled connection the claim used is dead now.
+            // A connection of its own (another pool), so that the dispatcher's pooled ones are the ones ended.
+            var builder = new Npgsql.NpgsqlConnectionStringBuilder(Database.ConnectionString) { Pooling = false };
+            await using var connection = new Npgsql.NpgsqlConnection(builder.ConnectionString);
+            await connection.OpenAsync();
+            await using var terminate = new Npgsql.NpgsqlCommand("""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE datname = current_database() AND pid <> pg_backend_pid()
+                """, connection);
+            dropped = Convert.ToInt32(await terminate.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+        });
+
+        var result = await dispatcher.DispatchDueAsync(CancellationToken.None);
+
+        Assert.True(dropped > 0, "the dispatcher's sessions were ended");
+        Assert.Equal(new MailDispatchResult(1, 0), result);
+        var row = await RowAsync(to);
+        Assert.Equal((clock.GetUtcNow(), (string?)null), (row.SentAt, row.ClaimedBy));
+        clock.Advance(TimeSpan.FromSeconds(ClaimSeconds));
+        Assert.Equal(new MailDispatchResult(0, 0), await Dispatcher(clock).DispatchDueAsync(CancellationToken.None));
+        Assert.Single(SmtpSink.For(to));
+    }
+
+    [Fact]
     public async Task QueueAsyncAndStage_MessageIdStoredAtEnqueue_SentUnchangedAfterAFailedAttempt()
     {
         var clock = new ManualClock(Start);
