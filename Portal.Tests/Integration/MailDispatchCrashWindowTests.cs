@@ -131,6 +131,37 @@ public sealed partial class MailDispatchCrashWindowTests : MigratedDatabaseTest
     }
 
     [Fact]
+    public async Task DispatchDueAsync_FourDispatchersRacingInSmallBatches_EachMessageSentOnceAndMarkedOnce()
+    {
+        const int count = 60;
+        var clock = new ManualClock(Start);
+        var mailer = Mailer(clock);
+        var to = Enumerable.Range(0, count).Select(i => SmtpSink.UniqueAddress($"race{i}")).ToList();
+        foreach (var address in to)
+        {
+            await mailer.QueueAsync(Message(address, "Race", $"for {address}"), $"test:race:{address}", CancellationToken.None);
+        }
+        var dispatchers = Enumerable.Range(0, 4).Select(_ => Dispatcher(clock, batchSize: 3)).ToList();
+
+        using var start = new Barrier(dispatchers.Count);
+        var sent = await Task.WhenAll(dispatchers.Select(dispatcher => Task.Run(async () =>
+        {
+            start.SignalAndWait();
+            var total = 0;
+            while ((await dispatcher.DispatchDueAsync(CancellationToken.None)) is { Sent: > 0 } run)
+            {
+                total += run.Sent;
+            }
+            return total;
+        })));
+
+        Assert.Equal(count, sent.Sum());
+        Assert.All(to, address => Assert.Single(SmtpSink.For(address)));
+        await using var db = Database.CreateDbContext();
+        Assert.Equal(count, await db.OutboxMails.CountAsync(m => m.SentAt != null && m.Attempts == 1 && m.ClaimedBy == null));
+    }
+
+    [Fact]
     public async Task DispatchDueAsync_NodeStalledPastItsClaim_TakenOverOnceAndNoThirdCopy()
     {
         var clock = new ManualClock(Start);
@@ -281,10 +312,18 @@ public sealed partial class MailDispatchCrashWindowTests : MigratedDatabaseTest
 
     private OutboxMailer Mailer(TimeProvider clock) => new(Database.ContextFactory(), clock);
 
-    private MailDispatcher Dispatcher(TimeProvider clock, int? port = null, Func<OutboxMail, Task>? afterServerAccepted = null, int timeoutSeconds = 10)
+    private MailDispatcher Dispatcher(
+        TimeProvider clock, int? port = null, Func<OutboxMail, Task>? afterServerAccepted = null, int timeoutSeconds = 10, int batchSize = 50)
     {
         var env = TestEnvironment.Current;
-        var options = new MailOptions { SmtpHost = env.SmtpHost, SmtpPort = port ?? env.SmtpPort, TimeoutSeconds = timeoutSeconds, ClaimSeconds = ClaimSeconds };
+        var options = new MailOptions
+        {
+            SmtpHost = env.SmtpHost,
+            SmtpPort = port ?? env.SmtpPort,
+            TimeoutSeconds = timeoutSeconds,
+            ClaimSeconds = ClaimSeconds,
+            BatchSize = batchSize,
+        };
         return new MailDispatcher(Database.ContextFactory(), Options.Create(options), clock, NullLogger<MailDispatcher>.Instance)
         {
             AfterServerAccepted = afterServerAccepted,
