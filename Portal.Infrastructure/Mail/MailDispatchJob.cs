@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Npgsql;
 using Quartz;
 
 namespace Portal.Infrastructure.Mail;
@@ -7,7 +6,8 @@ namespace Portal.Infrastructure.Mail;
 /// <summary>
 /// Sends the outbox's due mail (<see cref="MailDispatcher.DispatchDueAsync"/>), every
 /// <see cref="MailOptions.DispatchIntervalSeconds"/> and whenever <see cref="IMailDispatchTrigger"/> asks.
-/// One run at a time across the cluster; the row locks would keep two runs apart anyway.
+/// One run at a time across the cluster; the claims on the messages would keep two runs apart anyway. The sending
+/// itself stays in <see cref="MailDispatcher"/>, so the job engine can change without touching it.
 /// </summary>
 [DisallowConcurrentExecution]
 public sealed partial class MailDispatchJob(MailDispatcher dispatcher, ILogger<MailDispatchJob> logger) : IJob
@@ -22,13 +22,14 @@ public sealed partial class MailDispatchJob(MailDispatcher dispatcher, ILogger<M
         {
             await dispatcher.DispatchDueAsync(cancellationToken);
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        catch (Exception e) when (MailDispatcher.IsDatabaseFailure(e))
         {
-            // The database is away: nothing was lost (no row changed), and the next run tries again.
+            // The database is away: nothing is lost. A message already in hand keeps its claim and goes out again after
+            // the claim expires; everything else waits for the next run.
             LogDatabaseUnavailable(logger, e);
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Mail dispatch skipped: the database did not answer; the next run tries again.")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Mail dispatch stopped: the database did not answer; the next run tries again.")]
     private static partial void LogDatabaseUnavailable(ILogger logger, Exception exception);
 }

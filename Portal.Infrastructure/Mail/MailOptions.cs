@@ -25,8 +25,17 @@ public sealed class MailOptions
 
     public string? Password { get; set; }
 
+    /// <summary>How long one message may take on the SMTP connection (connect to the server's answer to DATA).</summary>
     [Range(1, 300)]
     public int TimeoutSeconds { get; set; } = 30;
+
+    /// <summary>
+    /// How long a dispatcher's claim on a message lasts: no other dispatcher (nor the same node restarted) sends that
+    /// message before it expires, and a message whose node died while sending it goes out again after it. At least
+    /// twice <see cref="TimeoutSeconds"/>, so that a live node always finishes within its claim.
+    /// </summary>
+    [Range(2, 3600)]
+    public int ClaimSeconds { get; set; } = 120;
 
     /// <summary>How often the dispatcher job looks for due mail.</summary>
     [Range(1, 3600)]

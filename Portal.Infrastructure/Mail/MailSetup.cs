@@ -15,6 +15,8 @@ public static class MailSetup
             .Bind(configuration.GetSection(MailOptions.Section))
             .ValidateDataAnnotations()
             .Validate(o => System.Net.Mail.MailAddress.TryCreate(o.From, out _), $"{MailOptions.Section}:From is not a mail address.")
+            .Validate(o => o.ClaimSeconds >= 2 * o.TimeoutSeconds,
+                $"{MailOptions.Section}:ClaimSeconds must be at least twice {MailOptions.Section}:TimeoutSeconds, so that a send ends before its claim does.")
             .ValidateOnStart();
         services.AddSingleton<IMailDispatchTrigger, QuartzMailDispatchTrigger>();
         services.AddSingleton<OutboxMailer>();

@@ -17,6 +17,9 @@ public sealed record ReceivedMail(
     public string? Header(string name) =>
         Headers.FirstOrDefault(h => string.Equals(h.Key, name, StringComparison.OrdinalIgnoreCase)).Value;
 
+    /// <summary>The Message-ID header as sent, angle brackets included; null when absent.</summary>
+    public string? MessageId => Header("Message-ID");
+
     public bool IsFor(string address) => Recipients.Any(r => string.Equals(r, address, StringComparison.OrdinalIgnoreCase));
 }
 
