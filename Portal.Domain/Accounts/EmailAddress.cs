@@ -14,6 +14,9 @@ public sealed record EmailAddress
 
     public string Domain => Value[(Value.LastIndexOf('@') + 1)..];
 
+    /// <summary>The address lowercased: what addresses are compared by (none of the university's mail systems treats case as meaningful).</summary>
+    public string Canonical => Value.ToLowerInvariant();
+
     public static EmailAddress Parse(string? candidate) =>
         TryParse(candidate, out var email)
             ? email

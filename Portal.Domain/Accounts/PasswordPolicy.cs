@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text;
 
 namespace Portal.Domain.Accounts;
 
@@ -13,6 +14,9 @@ public enum PasswordRejection
 
     /// <summary>On the list of passwords that attackers try first.</summary>
     Common,
+
+    /// <summary>A repeat of a few characters ("aaaaaaaaaaaa", "abcabcabcabc") or a run of neighbours ("abcdefghijkl", "987654321098").</summary>
+    Predictable,
 
     /// <summary>Contains the person's username.</summary>
     ContainsUsername,
@@ -40,9 +44,10 @@ public abstract record PasswordVerdict
 
 /// <summary>
 /// The portal's rules for a new password, after NIST SP 800-63B: long enough, not absurdly long, no composition
-/// rules (spaces and any Unicode are welcome), and not guessable from a list of common passwords or from who the
-/// person is. Length counts user-perceived characters (Unicode text elements) after <see cref="PasswordText.Normalize"/>,
-/// so "é" is one character however it was typed, and a Japanese or emoji password is as long as it looks.
+/// rules (spaces and any Unicode are welcome), and not guessable: not on a list of common passwords, not a repeat or a
+/// run of neighbouring characters, and not made from who the person is. Length counts user-perceived characters
+/// (Unicode text elements) after <see cref="PasswordText.Normalize"/>, so "é" is one character however it was typed,
+/// and a Japanese or emoji password is as long as it looks.
 /// </summary>
 public sealed class PasswordPolicy
 {
@@ -51,6 +56,10 @@ public sealed class PasswordPolicy
 
     /// <summary>Shorter parts of a name (given names such as "Li", initials) are not checked.</summary>
     public const int MinimumNamePartLength = 3;
+
+    /// <summary>A password that is one unit of up to this many characters repeated is predictable; longer repeated units
+    /// ("purple tiger purple tiger") are phrases, judged by their length like any other.</summary>
+    public const int MaximumRepeatedUnit = 4;
 
     // A text element can be several UTF-16 units (emoji with modifiers); beyond this many units the answer is
     // TooLong without looking further, so a megabyte of input costs nothing.
@@ -99,6 +108,10 @@ public sealed class PasswordPolicy
         {
             return new PasswordVerdict.Rejected(PasswordRejection.Common);
         }
+        if (IsPredictable(candidate))
+        {
+            return new PasswordVerdict.Rejected(PasswordRejection.Predictable);
+        }
         if (candidate.Contains(username.Value, StringComparison.OrdinalIgnoreCase))
         {
             return new PasswordVerdict.Rejected(PasswordRejection.ContainsUsername);
@@ -112,6 +125,48 @@ public sealed class PasswordPolicy
             return new PasswordVerdict.Rejected(PasswordRejection.SameAsCurrent);
         }
         return PasswordVerdict.Accept;
+    }
+
+    /// <summary>
+    /// True when the whole password follows a pattern an attacker enumerates first: the same unit of at most
+    /// <see cref="MaximumRepeatedUnit"/> characters over and over (a trailing part of it included), or every character a
+    /// neighbour of the one before (the same, one up or one down: "aaaaaaaaaaab", "abcdefghijkl", "123456789012" with 9
+    /// wrapping to 0). Compared without case, by user-perceived character.
+    /// </summary>
+    private static bool IsPredictable(string candidate)
+    {
+        var elements = TextElements(candidate.ToLowerInvariant());
+        for (var unit = 1; unit <= MaximumRepeatedUnit && unit < elements.Count; unit++)
+        {
+            if (Enumerable.Range(unit, elements.Count - unit).All(i => string.Equals(elements[i], elements[i - unit], StringComparison.Ordinal)))
+            {
+                return true;
+            }
+        }
+        return Enumerable.Range(1, elements.Count - 1).All(i => AreNeighbours(elements[i - 1], elements[i]));
+    }
+
+    private static bool AreNeighbours(string previous, string next)
+    {
+        if (!Rune.TryGetRuneAt(previous, 0, out var a) || !Rune.TryGetRuneAt(next, 0, out var b)
+            || a.Utf16SequenceLength != previous.Length || b.Utf16SequenceLength != next.Length)
+        {
+            // A character with combining marks or an emoji sequence: not part of a keyboard run.
+            return false;
+        }
+        var step = b.Value - a.Value;
+        return step is -1 or 0 or 1 || (a.Value, b.Value) is ('9', '0') or ('0', '9');
+    }
+
+    private static List<string> TextElements(string text)
+    {
+        var elements = new List<string>(text.Length);
+        var enumerator = StringInfo.GetTextElementEnumerator(text);
+        while (enumerator.MoveNext())
+        {
+            elements.Add(enumerator.GetTextElement());
+        }
+        return elements;
     }
 
     /// <summary>The words of a name: runs of letters and digits (and combining marks), at least three characters long.</summary>

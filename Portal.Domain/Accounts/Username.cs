@@ -28,6 +28,19 @@ public sealed partial record Username
         return username is not null;
     }
 
+    /// <summary>
+    /// A username as a person typed it to sign in: surrounding spaces and ASCII capitals are forgiven, nothing else.
+    /// Anything outside ASCII is refused rather than case-mapped or normalised: "\u212Aim" (KELVIN SIGN) lowercases to
+    /// "kim", and fullwidth "ｋｉｍ" becomes "kim" under NFKC, so folding them would let another spelling stand for kim.
+    /// </summary>
+    public static bool TryParseTyped(string? typed, [NotNullWhen(true)] out Username? username)
+    {
+        username = null;
+        var trimmed = typed?.Trim();
+        // With only ASCII left, invariant lowercasing maps A–Z and nothing else.
+        return trimmed is not null && System.Text.Ascii.IsValid(trimmed) && TryParse(trimmed.ToLowerInvariant(), out username);
+    }
+
     public override string ToString() => Value;
 
     // \z, not $: $ would accept a trailing newline.

@@ -20,8 +20,10 @@ public sealed class AccountApplication
         DesiredUsername = null!;
     }
 
-    private AccountApplication(Guid id, ApplicationForm form, int termsVersion, DateTimeOffset submittedAt, string? sourceAddress, string statusTokenHash)
+    private AccountApplication(Guid id, ApplicationForm form, int termsVersion, DateTimeOffset submittedAt, string? sourceAddress, string statusTokenHash,
+        bool checkedAgainstDirectory = true)
     {
+        CheckedAgainstDirectory = checkedAgainstDirectory;
         Id = id;
         FullName = form.FullName;
         Email = form.Email;
@@ -48,6 +50,12 @@ public sealed class AccountApplication
     public DateTimeOffset SubmittedAt { get; private set; }
     public string? SourceAddress { get; private set; }
 
+    /// <summary>
+    /// False when the directory could not be asked at submission (LDAP was down): the username and email were checked
+    /// against the portal's own records only, and are checked against the directory again before approval.
+    /// </summary>
+    public bool CheckedAgainstDirectory { get; private set; } = true;
+
     /// <summary>SHA-256 of the secret in the applicant's status link; the secret itself is only in their email.</summary>
     public string StatusTokenHash { get; private set; }
 
@@ -68,7 +76,10 @@ public sealed class AccountApplication
     /// <summary>Approved and not yet provisioned: the provisioning job has work to do.</summary>
     public bool AwaitsProvisioning => State is ApplicationState.Approved or ApplicationState.ProvisioningFailed;
 
-    public static AccountApplication Submit(ApplicationForm form, int termsVersion, DateTimeOffset at, string? sourceAddress, string statusTokenHash)
+    /// <summary>A new application; <paramref name="checkedAgainstDirectory"/> is false when the directory could not be asked
+    /// about its username and email (<see cref="CheckedAgainstDirectory"/>).</summary>
+    public static AccountApplication Submit(ApplicationForm form, int termsVersion, DateTimeOffset at, string? sourceAddress, string statusTokenHash,
+        bool checkedAgainstDirectory = true)
     {
         ArgumentNullException.ThrowIfNull(form);
         ArgumentException.ThrowIfNullOrWhiteSpace(statusTokenHash);
@@ -76,7 +87,7 @@ public sealed class AccountApplication
         {
             throw new DomainException("The applicant must accept a published version of the terms.");
         }
-        return new AccountApplication(Guid.NewGuid(), form, termsVersion, at, sourceAddress, statusTokenHash);
+        return new AccountApplication(Guid.NewGuid(), form, termsVersion, at, sourceAddress, statusTokenHash, checkedAgainstDirectory);
     }
 
     /// <summary>What <see cref="AcceptedTermsVersion"/> holds for an imported application: nobody accepted anything yet;

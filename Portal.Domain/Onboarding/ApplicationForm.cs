@@ -14,7 +14,7 @@ public sealed record ApplicationForm(
     Username DesiredUsername,
     string Purpose)
 {
-    public const int FullNameMax = 100;
+    public const int FullNameMax = DisplayName.MaxLength;
     public const int AffiliationIdMax = 20;
     public const int DepartmentMax = 100;
     public const int PurposeMax = 2000;
@@ -39,6 +39,9 @@ public sealed record ApplicationForm(
         public const string EmailDomainNotAllowed = "EmailDomainNotAllowed";
         public const string InvalidUsername = "InvalidUsername";
         public const string UsernameTaken = "UsernameTaken";
+
+        /// <summary>An account (in the portal or in the directory) already has this email address: one person, one account.</summary>
+        public const string EmailHasAccount = "EmailHasAccount";
         public const string OpenApplicationExists = "OpenApplicationExists";
         public const string TermsNotAccepted = "TermsNotAccepted";
     }
@@ -49,15 +52,15 @@ public sealed record ApplicationForm(
         bool acceptedTerms, IReadOnlyCollection<string> allowedEmailDomains)
     {
         var errors = new List<FieldError>();
-        var name = Text(fullName, Fields.FullName, FullNameMax, multiline: false, errors);
-        var affiliation = Text(affiliationId, Fields.AffiliationId, AffiliationIdMax, multiline: false, errors);
+        var name = Line(fullName, Fields.FullName, FullNameMax, errors);
+        var affiliation = Line(affiliationId, Fields.AffiliationId, AffiliationIdMax, errors);
         if (affiliation is not null && !affiliation.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
         {
             errors.Add(new FieldError(Fields.AffiliationId, Codes.InvalidCharacters));
             affiliation = null;
         }
-        var dept = Text(department, Fields.Department, DepartmentMax, multiline: false, errors);
-        var why = Text(purpose, Fields.Purpose, PurposeMax, multiline: true, errors);
+        var dept = Line(department, Fields.Department, DepartmentMax, errors);
+        var why = Paragraphs(purpose, Fields.Purpose, PurposeMax, errors);
 
         EmailAddress? address = null;
         if (string.IsNullOrWhiteSpace(email))
@@ -103,7 +106,24 @@ public sealed record ApplicationForm(
         allowed.Any(a => domain.Equals(a, StringComparison.OrdinalIgnoreCase)
             || domain.EndsWith("." + a, StringComparison.OrdinalIgnoreCase));
 
-    private static string? Text(string? value, string field, int max, bool multiline, List<FieldError> errors)
+    /// <summary>A single line: the display-name rule (<see cref="DisplayName"/>), the same for a name typed here and one imported.</summary>
+    private static string? Line(string? value, string field, int max, List<FieldError> errors)
+    {
+        var check = DisplayName.Check(value, max);
+        if (check.Refusal is { } refusal)
+        {
+            errors.Add(new FieldError(field, refusal switch
+            {
+                TextRefusal.Required => Codes.Required,
+                TextRefusal.TooLong => Codes.TooLong,
+                TextRefusal.InvalidCharacters => Codes.InvalidCharacters,
+                _ => throw new ArgumentOutOfRangeException(nameof(value), refusal, null),
+            }));
+        }
+        return check.Value;
+    }
+
+    private static string? Paragraphs(string? value, string field, int max, List<FieldError> errors)
     {
         var trimmed = value?.Trim();
         if (string.IsNullOrEmpty(trimmed))
@@ -116,16 +136,12 @@ public sealed record ApplicationForm(
             errors.Add(new FieldError(field, Codes.TooLong));
             return null;
         }
-        foreach (var ch in trimmed)
+        // Control characters break mail and logs; bidi controls would show the reviewer another text than was sent.
+        if (!DisplayName.HasOnlyAllowedCharacters(trimmed, multiline: true))
         {
-            var allowedControl = multiline && ch is '\n' or '\r' or '\t';
-            // Control characters break mail headers and logs; LDAP filter metacharacters have no place in a name.
-            if ((char.IsControl(ch) && !allowedControl) || (!multiline && ch is '*' or '(' or ')' or '\\' or '<' or '>'))
-            {
-                errors.Add(new FieldError(field, Codes.InvalidCharacters));
-                return null;
-            }
+            errors.Add(new FieldError(field, Codes.InvalidCharacters));
+            return null;
         }
-        return multiline ? trimmed.Replace("\r\n", "\n", StringComparison.Ordinal) : trimmed;
+        return trimmed.Replace("\r\n", "\n", StringComparison.Ordinal);
     }
 }

@@ -17,6 +17,10 @@ public interface IDirectoryProvisioning
 {
     Task<bool> UsernameExistsAsync(Username username, CancellationToken cancellationToken);
 
+    /// <summary>The uid of an entry whose email address (<c>mail</c>, compared without case) is this one, or null.</summary>
+    /// <remarks>One person, one account: an application or import row with this address is somebody who has an account.</remarks>
+    Task<string?> UidWithEmailAsync(EmailAddress email, CancellationToken cancellationToken);
+
     /// <summary>Creates the entry, or accepts the one an earlier attempt created (same uidNumber).</summary>
     /// <exception cref="DirectoryConflictException">The username belongs to another entry.</exception>
     Task EnsurePersonAsync(NewPerson person, CancellationToken cancellationToken);

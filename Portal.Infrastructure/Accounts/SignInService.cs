@@ -74,7 +74,7 @@ public sealed partial class SignInService(
         {
             return new SignInResult.Failed(SignInFailure.MissingCredentials);
         }
-        if (!Username.TryParse(username.Trim().ToLowerInvariant(), out var name))
+        if (!Username.TryParseTyped(username, out var name))
         {
             return new SignInResult.Failed(SignInFailure.MalformedUsername);
         }

@@ -16,6 +16,9 @@ public enum UsernameAvailability
     Available,
     Invalid,
     Taken,
+
+    /// <summary>Free in the portal's records, but the directory could not be asked now (LDAP is down).</summary>
+    Unavailable,
 }
 
 public abstract record SubmitResult
@@ -51,7 +54,18 @@ public sealed class ApplicationService(
         {
             return UsernameAvailability.Invalid;
         }
-        return await IsTakenAsync(username, cancellationToken) ? UsernameAvailability.Taken : UsernameAvailability.Available;
+        if (await IsTakenInPortalAsync(username, cancellationToken))
+        {
+            return UsernameAvailability.Taken;
+        }
+        try
+        {
+            return await directory.UsernameExistsAsync(username, cancellationToken) ? UsernameAvailability.Taken : UsernameAvailability.Available;
+        }
+        catch (DirectoryUnavailableException)
+        {
+            return UsernameAvailability.Unavailable;
+        }
     }
 
     public async Task<SubmitResult> SubmitAsync(
@@ -70,19 +84,36 @@ public sealed class ApplicationService(
             // The terms changed while the form was open: what they accepted is not what is in force.
             return new SubmitResult.Invalid([new FieldError(ApplicationForm.Fields.AcceptTerms, ApplicationForm.Codes.TermsNotAccepted)]);
         }
-        if (await IsTakenAsync(form.DesiredUsername, cancellationToken))
+        var conflicts = await PortalConflictsAsync(form, cancellationToken);
+        // The directory is asked only about what the portal's own records leave open. When it cannot be asked, the
+        // application is still accepted, marked as not checked against it; the review page and approval ask again.
+        var checkedAgainstDirectory = true;
+        try
         {
-            return new SubmitResult.Invalid([new FieldError(ApplicationForm.Fields.DesiredUsername, ApplicationForm.Codes.UsernameTaken)]);
+            if (!conflicts.Any(e => e.Field == ApplicationForm.Fields.DesiredUsername)
+                && await directory.UsernameExistsAsync(form.DesiredUsername, cancellationToken))
+            {
+                conflicts.Add(new FieldError(ApplicationForm.Fields.DesiredUsername, ApplicationForm.Codes.UsernameTaken));
+            }
+            if (!conflicts.Any(e => e.Field == ApplicationForm.Fields.Email)
+                && await directory.UidWithEmailAsync(form.Email, cancellationToken) is not null)
+            {
+                conflicts.Add(new FieldError(ApplicationForm.Fields.Email, ApplicationForm.Codes.EmailHasAccount));
+            }
+        }
+        catch (DirectoryUnavailableException)
+        {
+            checkedAgainstDirectory = false;
+        }
+        if (conflicts.Count > 0)
+        {
+            return new SubmitResult.Invalid(conflicts);
         }
 
         var token = SecretTokens.NewToken();
         var now = clock.GetUtcNow();
-        var application = AccountApplication.Submit(form, current.Version, now, sourceAddress, SecretTokens.Hash(token));
+        var application = AccountApplication.Submit(form, current.Version, now, sourceAddress, SecretTokens.Hash(token), checkedAgainstDirectory);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        if (await db.Applications.AnyAsync(a => a.Email == form.Email && OpenStates.Contains(a.State), cancellationToken))
-        {
-            return new SubmitResult.Invalid([new FieldError(ApplicationForm.Fields.Email, ApplicationForm.Codes.OpenApplicationExists)]);
-        }
         db.Applications.Add(application);
         OutboxMailer.Stage(db, OnboardingMails.Received(application, options.Value.Link($"/apply/status/{token}")), $"received:{application.Id}", now);
         foreach (var staff in await StaffRecipientsAsync(db, cancellationToken))
@@ -91,7 +122,8 @@ public sealed class ApplicationService(
                 $"staff-notice:{application.Id}:{staff.Value}", now);
         }
         db.AuditEvents.Add(AuditEvent.Record(now, AuditEvent.Anonymous, "application.submitted", ProvisioningService.ApplicationTarget(application.Id),
-            JsonSerializer.Serialize(new { username = form.DesiredUsername.Value, email = form.Email.Value, department = form.Department }), sourceAddress));
+            JsonSerializer.Serialize(new { username = form.DesiredUsername.Value, email = form.Email.Value, department = form.Department, checkedAgainstDirectory }),
+            sourceAddress));
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -154,18 +186,48 @@ public sealed class ApplicationService(
     private static readonly ApplicationState[] OpenStates =
         [ApplicationState.Submitted, ApplicationState.Approved, ApplicationState.ProvisioningFailed];
 
-    /// <summary>Taken by an account, an open application, or an LDAP entry (which may predate the portal).</summary>
-    private async Task<bool> IsTakenAsync(Username username, CancellationToken cancellationToken)
+    /// <summary>Taken by an account or an open application (LDAP is asked separately).</summary>
+    private async Task<bool> IsTakenInPortalAsync(Username username, CancellationToken cancellationToken)
     {
-        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        return await db.Accounts.AnyAsync(a => a.Username == username, cancellationToken)
+            || await db.Applications.AnyAsync(a => a.DesiredUsername == username && OpenStates.Contains(a.State), cancellationToken);
+    }
+
+    /// <summary>
+    /// What the portal's own records say against the form: the username taken, an open application with the email, or an
+    /// account with the email (one person, one account). Emails are compared without case.
+    /// </summary>
+    private async Task<List<FieldError>> PortalConflictsAsync(ApplicationForm form, CancellationToken cancellationToken)
+    {
+        var conflicts = new List<FieldError>();
+        if (await IsTakenInPortalAsync(form.DesiredUsername, cancellationToken))
         {
-            if (await db.Accounts.AnyAsync(a => a.Username == username, cancellationToken)
-                || await db.Applications.AnyAsync(a => a.DesiredUsername == username && OpenStates.Contains(a.State), cancellationToken))
-            {
-                return true;
-            }
+            conflicts.Add(new FieldError(ApplicationForm.Fields.DesiredUsername, ApplicationForm.Codes.UsernameTaken));
         }
-        return await directory.UsernameExistsAsync(username, cancellationToken);
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var email = form.Email.Canonical;
+        if (await db.Database.SqlQuery<int>($"""
+                SELECT 1 AS "Value" FROM account_applications
+                WHERE lower(email) = {email} AND state IN ('Submitted', 'Approved', 'ProvisioningFailed')
+                """).AnyAsync(cancellationToken))
+        {
+            conflicts.Add(new FieldError(ApplicationForm.Fields.Email, ApplicationForm.Codes.OpenApplicationExists));
+        }
+        else if (await AccountWithEmailAsync(db, form.Email, cancellationToken) is not null)
+        {
+            conflicts.Add(new FieldError(ApplicationForm.Fields.Email, ApplicationForm.Codes.EmailHasAccount));
+        }
+        return conflicts;
+    }
+
+    /// <summary>The username of the portal account with this email address (compared without case), or null.</summary>
+    internal static async Task<string?> AccountWithEmailAsync(PortalDbContext db, EmailAddress email, CancellationToken cancellationToken)
+    {
+        var canonical = email.Canonical;
+        return await db.Database.SqlQuery<string>($"""
+            SELECT username AS "Value" FROM accounts WHERE lower(email) = {canonical} ORDER BY username LIMIT 1
+            """).FirstOrDefaultAsync(cancellationToken);
     }
 
     private async Task<IReadOnlyList<EmailAddress>> StaffRecipientsAsync(PortalDbContext db, CancellationToken cancellationToken)

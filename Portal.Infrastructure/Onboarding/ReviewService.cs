@@ -33,11 +33,37 @@ public abstract record DecisionResult
     public sealed record AlreadyDecided(ApplicationState State, string? DecidedBy) : DecisionResult;
 
     public sealed record NotFound : DecisionResult;
+
+    /// <summary>Approval refused: an account or directory entry has the username by now; nothing changed.</summary>
+    public sealed record UsernameTaken : DecisionResult;
+
+    /// <summary>Approval refused: the directory could not be asked whether the username is free; nothing changed.</summary>
+    public sealed record DirectoryUnavailable : DecisionResult;
 }
+
+/// <summary>Whether an application's username is free, as far as can be told now.</summary>
+public enum UsernameStanding
+{
+    Free,
+
+    /// <summary>An account of the portal or an entry in the directory has it.</summary>
+    Taken,
+
+    /// <summary>Free in the portal's records; the directory could not be asked.</summary>
+    CannotCheck,
+}
+
+/// <summary>
+/// What the review page shows next to an application: its username's standing now, and the account that already has its
+/// email address (portal account or directory entry), if any; <see cref="EmailCheckedInDirectory"/> is false when the
+/// directory could not be asked about the email.
+/// </summary>
+public sealed record ApplicationCheck(UsernameStanding Username, string? EmailAccount, bool EmailCheckedInDirectory);
 
 /// <summary>The staff side of applications: the queue, the history, approve, reject, retry provisioning.</summary>
 public sealed class ReviewService(
     IDbContextFactory<PortalDbContext> contexts,
+    IDirectoryProvisioning directory,
     IProvisioningTrigger provisioning,
     IMailDispatchTrigger mail,
     TimeProvider clock)
@@ -103,11 +129,49 @@ public sealed class ReviewService(
         return (application, history);
     }
 
+    /// <summary>
+    /// Checks an application against the accounts and the directory as they are now: an application may have been
+    /// submitted while LDAP was down, and somebody may have got the username or an account with the email since.
+    /// </summary>
+    public async Task<ApplicationCheck> CheckAsync(AccountApplication application, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(application);
+        var username = await UsernameStandingAsync(application.DesiredUsername, cancellationToken);
+        string? emailAccount;
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            emailAccount = await ApplicationService.AccountWithEmailAsync(db, application.Email, cancellationToken);
+        }
+        if (emailAccount is not null)
+        {
+            return new ApplicationCheck(username, emailAccount, EmailCheckedInDirectory: true);
+        }
+        try
+        {
+            return new ApplicationCheck(username, await directory.UidWithEmailAsync(application.Email, cancellationToken), EmailCheckedInDirectory: true);
+        }
+        catch (DirectoryUnavailableException)
+        {
+            return new ApplicationCheck(username, null, EmailCheckedInDirectory: false);
+        }
+    }
+
+    /// <summary>
+    /// Approves, after checking the username once more: provisioning must never take over somebody else's entry, so a
+    /// username taken meanwhile, or one the directory cannot be asked about, refuses the approval and changes nothing.
+    /// </summary>
     public Task<DecisionResult> ApproveAsync(Guid id, Username reviewer, string? sourceAddress, CancellationToken cancellationToken) =>
         DecideAsync(id, reviewer, sourceAddress, "application.approved", null, (db, application, now) =>
         {
             application.Approve(reviewer, now);
-        }, afterCommit: () => provisioning.ProvisionSoonAsync(cancellationToken), cancellationToken);
+        }, afterCommit: () => provisioning.ProvisionSoonAsync(cancellationToken), cancellationToken,
+        guard: async application => await UsernameStandingAsync(application.DesiredUsername, cancellationToken) switch
+        {
+            UsernameStanding.Taken => new DecisionResult.UsernameTaken(),
+            UsernameStanding.CannotCheck => new DecisionResult.DirectoryUnavailable(),
+            UsernameStanding.Free => null,
+            _ => throw new InvalidOperationException("Unknown username standing."),
+        });
 
     /// <exception cref="InvalidValueException">The reason is empty or too long; nothing changed.</exception>
     public Task<DecisionResult> RejectAsync(Guid id, Username reviewer, string reason, string? sourceAddress, CancellationToken cancellationToken) =>
@@ -144,8 +208,28 @@ public sealed class ReviewService(
         return true;
     }
 
+    private async Task<UsernameStanding> UsernameStandingAsync(Username username, CancellationToken cancellationToken)
+    {
+        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
+        {
+            if (await db.Accounts.AnyAsync(a => a.Username == username, cancellationToken))
+            {
+                return UsernameStanding.Taken;
+            }
+        }
+        try
+        {
+            return await directory.UsernameExistsAsync(username, cancellationToken) ? UsernameStanding.Taken : UsernameStanding.Free;
+        }
+        catch (DirectoryUnavailableException)
+        {
+            return UsernameStanding.CannotCheck;
+        }
+    }
+
     private async Task<DecisionResult> DecideAsync(Guid id, Username reviewer, string? sourceAddress, string action, object? data,
-        Action<PortalDbContext, AccountApplication, DateTimeOffset> decide, Func<Task>? afterCommit, CancellationToken cancellationToken)
+        Action<PortalDbContext, AccountApplication, DateTimeOffset> decide, Func<Task>? afterCommit, CancellationToken cancellationToken,
+        Func<AccountApplication, Task<DecisionResult?>>? guard = null)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var application = await db.Applications.SingleOrDefaultAsync(a => a.Id == id, cancellationToken);
@@ -156,6 +240,10 @@ public sealed class ReviewService(
         if (application.State != ApplicationState.Submitted)
         {
             return new DecisionResult.AlreadyDecided(application.State, application.DecidedBy?.Value);
+        }
+        if (guard is not null && await guard(application) is { } refused)
+        {
+            return refused;
         }
         var now = clock.GetUtcNow();
         decide(db, application, now);

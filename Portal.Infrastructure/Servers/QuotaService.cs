@@ -6,7 +6,7 @@ using Portal.Infrastructure.Persistence;
 namespace Portal.Infrastructure.Servers;
 
 /// <summary>A user's limits: the default plan (or the plan their override names), with single limits overridden.</summary>
-public sealed class QuotaService(IDbContextFactory<PortalDbContext> contexts)
+public sealed class QuotaService(IDbContextFactory<PortalDbContext> contexts, GpuInventory gpus)
 {
     public async Task<(ResourcePlan Plan, ResourceLimits Limits)> ForAsync(Username username, CancellationToken cancellationToken)
     {
@@ -16,4 +16,12 @@ public sealed class QuotaService(IDbContextFactory<PortalDbContext> contexts)
             .SingleAsync(p => overrides != null && overrides.PlanName != null ? p.Name == overrides.PlanName : p.IsDefault, cancellationToken);
         return (plan, QuotaOverride.Effective(plan, overrides));
     }
+
+    /// <summary>
+    /// The most GPUs of <paramref name="model"/> (any model when null) that one server can ever be given: every server's
+    /// GPUs come from the node's inventory, matched by model as <see cref="GpuAllocator.Pick"/> matches them. A limit
+    /// above this would leave the person with "no GPU free" for good.
+    /// </summary>
+    public int LargestGpuCount(string? model) =>
+        gpus.Devices.Count(g => model is null || string.Equals(g.Model, model, StringComparison.OrdinalIgnoreCase));
 }

@@ -159,7 +159,7 @@ public sealed class BulkImportTests : MigratedDatabaseTest
         var file = ImportSupport.Csv(
             "name,email,id,department",
             $"One,{stem}@keio.jp,S1,Science",
-            $"Two,{stem.ToUpperInvariant()}@example.org,S2,Science",
+            $"Two,{stem.ToUpperInvariant()}@st.keio.jp,S2,Science",
             $"Three,9{stem}+tag@keio.jp,S3,Science");
 
         var batch = (await Import.PreviewAsync(file, "p.csv", ImportSupport.Admin, null, CancellationToken.None)).Batch!;

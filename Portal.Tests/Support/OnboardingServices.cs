@@ -23,7 +23,7 @@ public sealed class OnboardingServices
         var directory = LdapTestUsers.Directory(ldapPort);
         Terms = new TermsService(database.ContextFactory(), Clock);
         Applications = new ApplicationService(database.ContextFactory(), directory, Terms, MailTrigger, Options, Clock);
-        Review = new ReviewService(database.ContextFactory(), Trigger, MailTrigger, Clock);
+        Review = new ReviewService(database.ContextFactory(), directory, Trigger, MailTrigger, Clock);
         Provisioning = new ProvisioningService(database.ContextFactory(), database.DataSource, directory, DataProtection, MailTrigger, Options, Clock,
             NullLogger<ProvisioningService>.Instance);
         Credentials = new CredentialService(database.ContextFactory(), DataProtection, Clock);

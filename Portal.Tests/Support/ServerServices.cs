@@ -35,7 +35,7 @@ public sealed class ServerServices : IDisposable
         Backend = backendFactory?.Invoke() ?? NewBackend(jupyterCommand);
         Changes = new ServerChanges(database.DataSource, NullLogger<ServerChanges>.Instance);
         Gpus = new GpuInventory(Options, NullLogger<GpuInventory>.Instance);
-        Quotas = new QuotaService(database.ContextFactory());
+        Quotas = new QuotaService(database.ContextFactory(), Gpus);
         Catalog = new CudaCatalog(database.ContextFactory(), Gpus);
         Servers = new ServerService(database.ContextFactory(), Quotas, Gpus, Catalog, Jobs, Changes, Options, Clock);
         Reconciler = NewReconciler(Backend);

@@ -100,6 +100,8 @@ public sealed partial class ChangePasswordFormTests(InProcessPortal app) : IClas
     [InlineData("en", "password1234", "The new password is on a list of common passwords that attackers try first. Choose something less predictable.")]
     [InlineData("en", "short-pw", "The new password is too short: use at least 12 characters.")]
     [InlineData("en", Initial, "The new password is the same as your current one. Choose a different password.")]
+    [InlineData("en", "aaaaaaaaaaaa", "The new password is too predictable: it repeats a few characters or runs through neighbouring ones (like aaaa, abab, abcd or 4321). Choose something less predictable.")]
+    [InlineData("ja", "abcdefghijklmn", "新しいパスワードは推測されやすい形です(aaaa、abab、abcd、4321 のような、少数の文字の繰り返しや連続した文字の並び)。推測されにくいものを選んでください。")]
     [InlineData("ja", "short-pw", "新しいパスワードが短すぎます。12 文字以上にしてください。")]
     [InlineData("ja", "password1234", "新しいパスワードは、攻撃者が最初に試す「よく使われるパスワード」の一覧に含まれています。推測されにくいものを選んでください。")]
     public async Task Post_PolicyRejection_SaysWhyInTheLanguage(string language, string newPassword, string expected)

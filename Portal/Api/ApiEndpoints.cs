@@ -144,6 +144,11 @@ public static partial class ApiEndpoints
             detail: $"The application is {a.State}{(a.DecidedBy is null ? "" : $" (by {a.DecidedBy})")}; nothing changed.",
             statusCode: StatusCodes.Status409Conflict),
         DecisionResult.NotFound => TypedResults.NotFound(),
+        DecisionResult.UsernameTaken => TypedResults.Problem(title: "Username taken",
+            detail: "An account or directory entry has this username by now; nothing changed.", statusCode: StatusCodes.Status409Conflict),
+        DecisionResult.DirectoryUnavailable => TypedResults.Problem(title: "Directory unavailable",
+            detail: "The directory could not be asked whether the username is free; nothing changed. Try again later.",
+            statusCode: StatusCodes.Status503ServiceUnavailable),
         _ => throw new InvalidOperationException(result.GetType().Name),
     };
 

@@ -63,6 +63,25 @@ public sealed record UserActionResult(UserActionOutcome Outcome, string? Message
 /// <summary>The values an admin edits on the quota form; null means "the plan's value".</summary>
 public sealed record QuotaEdit(string? PlanName, decimal? CpuCores, int? MemoryGiB, int? StorageGiB, int? GpuCount, string? GpuModel);
 
+/// <summary>Why a quota edit was refused.</summary>
+public enum QuotaRefusal
+{
+    UnknownPlan,
+    CpuNotPositive,
+    MemoryNotPositive,
+    StorageNotPositive,
+    GpuCountNegative,
+
+    /// <summary>More GPUs (of the model) than the inventory has: the person would never get a server.</summary>
+    GpuCountTooLarge,
+
+    /// <summary>No GPU of this model in the inventory, and the limit asks for some.</summary>
+    UnknownGpuModel,
+
+    /// <summary>Refused by a domain rule not named above.</summary>
+    Other,
+}
+
 public abstract record QuotaSaveResult
 {
     private QuotaSaveResult()
@@ -74,7 +93,9 @@ public abstract record QuotaSaveResult
     /// <summary>Someone saved since the form was loaded: nothing was written; these are the values in force now.</summary>
     public sealed record Conflict(QuotaOverride? Current, int? CurrentVersion, ResourceLimits Effective) : QuotaSaveResult;
 
-    public sealed record Invalid(string Message) : QuotaSaveResult;
+    /// <summary>Refused; nothing was saved. <paramref name="Message"/> in English for logs, <paramref name="Reason"/> for the page,
+    /// with the largest allowed GPU count or the plan or model it is about.</summary>
+    public sealed record Invalid(QuotaRefusal Reason, string Message, int? Largest = null, string? Detail = null) : QuotaSaveResult;
 
     public sealed record NotFound : QuotaSaveResult;
 }
@@ -351,11 +372,16 @@ public sealed class UserAdminService(
             return new QuotaSaveResult.NotFound();
         }
         var planName = string.IsNullOrWhiteSpace(edit.PlanName) ? null : edit.PlanName.Trim();
-        if (planName is not null && !await db.ResourcePlans.AnyAsync(p => p.Name == planName, ct))
+        var plan = await db.ResourcePlans.AsNoTracking().SingleOrDefaultAsync(p => planName != null ? p.Name == planName : p.IsDefault, ct);
+        if (plan is null)
         {
-            return new QuotaSaveResult.Invalid($"There is no plan named {planName}.");
+            return new QuotaSaveResult.Invalid(QuotaRefusal.UnknownPlan, $"There is no plan named {planName}.", Detail: planName);
         }
         var gpuModel = string.IsNullOrWhiteSpace(edit.GpuModel) ? null : edit.GpuModel.Trim();
+        if (Refusal(edit, gpuModel, plan) is { } refusal)
+        {
+            return refusal;
+        }
         var row = await db.QuotaOverrides.SingleOrDefaultAsync(q => q.Username == username, ct);
         if (row?.Version != fromVersion)
         {
@@ -375,7 +401,7 @@ public sealed class UserAdminService(
         }
         catch (DomainException e)
         {
-            return new QuotaSaveResult.Invalid(e.Message);
+            return new QuotaSaveResult.Invalid(QuotaRefusal.Other, e.Message, Detail: e.Message);
         }
         db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), actor.Name, "admin.user.quota", username.Value,
             JsonSerializer.Serialize(new { fromVersion, version = row.Version, plan = planName, edit.CpuCores, edit.MemoryGiB, edit.StorageGiB, edit.GpuCount, gpuModel }),
@@ -395,6 +421,46 @@ public sealed class UserAdminService(
         }
         var (_, limits) = await quotas.ForAsync(username, ct);
         return new QuotaSaveResult.Saved(row.Version, limits);
+    }
+
+    /// <summary>
+    /// Each value the admin typed is checked as typed (no silent clamping: -5 GiB is refused, not saved as something
+    /// else), and the GPU limit against what the inventory can ever give one server.
+    /// </summary>
+    private QuotaSaveResult.Invalid? Refusal(QuotaEdit edit, string? gpuModel, ResourcePlan plan)
+    {
+        if (edit.CpuCores <= 0)
+        {
+            return new QuotaSaveResult.Invalid(QuotaRefusal.CpuNotPositive, $"CPU cores must be more than 0 (not {edit.CpuCores}).");
+        }
+        if (edit.MemoryGiB <= 0)
+        {
+            return new QuotaSaveResult.Invalid(QuotaRefusal.MemoryNotPositive, $"Memory must be at least 1 GiB (not {edit.MemoryGiB}).");
+        }
+        if (edit.StorageGiB <= 0)
+        {
+            return new QuotaSaveResult.Invalid(QuotaRefusal.StorageNotPositive, $"Storage must be at least 1 GiB (not {edit.StorageGiB}).");
+        }
+        if (edit.GpuCount < 0)
+        {
+            return new QuotaSaveResult.Invalid(QuotaRefusal.GpuCountNegative, $"The GPU count cannot be negative (not {edit.GpuCount}).");
+        }
+        if (edit.GpuCount is null && gpuModel is null)
+        {
+            // The GPU limit stays the plan's; plans are defined for the whole service, not here.
+            return null;
+        }
+        var count = edit.GpuCount ?? plan.GpuCount;
+        var model = gpuModel ?? plan.GpuModel;
+        var largest = quotas.LargestGpuCount(model);
+        if (count <= largest)
+        {
+            return null;
+        }
+        return largest == 0 && model is not null
+            ? new QuotaSaveResult.Invalid(QuotaRefusal.UnknownGpuModel, $"No node has a GPU of model {model}.", 0, model)
+            : new QuotaSaveResult.Invalid(QuotaRefusal.GpuCountTooLarge,
+                $"At most {largest} GPU(s){(model is null ? "" : $" of model {model}")} can be given to one server; {count} would never start.", largest, model);
     }
 
     private async Task<QuotaSaveResult> ConflictAsync(Username username, CancellationToken ct)

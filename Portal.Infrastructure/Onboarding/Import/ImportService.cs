@@ -47,7 +47,7 @@ public sealed record ImportBatchView(ImportBatch Batch, IReadOnlyDictionary<Impo
 
 /// <summary>
 /// Bulk onboarding (admins): a CSV file is read and every row checked with the application form's rules, against the
-/// file itself, the portal's accounts and applications and LDAP; confirming creates one approved application per good
+/// file itself, the portal's accounts and applications and LDAP (usernames, and emails: one person, one account); confirming creates one approved application per good
 /// row and asks provisioning to run. Rows whose person is already there are skipped, so a file imported twice creates
 /// nobody twice; a transaction-scoped lock serialises confirmations.
 /// </summary>
@@ -326,6 +326,16 @@ public sealed class ImportService(
                 }
                 problems[row].Add(new ImportProblem(ImportRow.Columns.Email, ImportRow.Codes.EmailRegistered));
             }
+            else if (email is not null && await directory.UidWithEmailAsync(email, cancellationToken) is { } uid)
+            {
+                // One person, one account: the directory knows this address, perhaps from before the portal.
+                if (!given || username?.Value == uid)
+                {
+                    existing[row] = (new ImportProblem(ImportRow.Columns.Email, ImportRow.Codes.AccountExists), uid);
+                    continue;
+                }
+                problems[row].Add(new ImportProblem(ImportRow.Columns.Email, ImportRow.Codes.EmailRegistered));
+            }
             if (username is not null && !problems[row].Any(p => p.Field == ImportRow.Columns.Username)
                 && (known.Any(k => k.Username == username.Value) || await directory.UsernameExistsAsync(username, cancellationToken)))
             {
@@ -440,6 +450,12 @@ public sealed class ImportService(
         {
             return person.Username == username.Value
                 ? new Standing(new ImportProblem(ImportRow.Columns.Email, person.IsAccount ? ImportRow.Codes.AccountExists : ImportRow.Codes.AlreadyImported), null)
+                : new Standing(null, new ImportProblem(ImportRow.Columns.Email, ImportRow.Codes.EmailRegistered));
+        }
+        if (await directory.UidWithEmailAsync(email, cancellationToken) is { } uid)
+        {
+            return uid == username.Value
+                ? new Standing(new ImportProblem(ImportRow.Columns.Email, ImportRow.Codes.AccountExists), null)
                 : new Standing(null, new ImportProblem(ImportRow.Columns.Email, ImportRow.Codes.EmailRegistered));
         }
         if (known.Any(k => k.Username == username.Value) || await directory.UsernameExistsAsync(username, cancellationToken))

@@ -26,6 +26,7 @@ internal sealed class AccountApplicationConfiguration : IEntityTypeConfiguration
         builder.Property(a => a.State).HasColumnName("state").HasMaxLength(24).HasConversion<string>();
         builder.Property(a => a.SubmittedAt).HasColumnName("submitted_at");
         builder.Property(a => a.SourceAddress).HasColumnName("source_address").HasMaxLength(64);
+        builder.Property(a => a.CheckedAgainstDirectory).HasColumnName("checked_against_directory");
         builder.Property(a => a.StatusTokenHash).HasColumnName("status_token_hash").HasMaxLength(64);
         builder.Property(a => a.DecidedBy).HasColumnName("decided_by").HasMaxLength(Username.MaxLength)
             .HasConversion(u => u!.Value, v => Username.Parse(v));

@@ -1,5 +1,6 @@
 // Live check of the desired username on the application form: format and availability (database and LDAP).
-// The server checks again on submit; this only tells the applicant early.
+// The server checks again on submit; this only tells the applicant early. "unavailable" means LDAP cannot be asked
+// now: the applicant may still apply, and staff check the username again before approval.
 (() => {
   const input = document.querySelector("[data-check-url]");
   const status = document.getElementById("username-status");
