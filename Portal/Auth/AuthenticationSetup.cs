@@ -35,8 +35,14 @@ public static class AuthenticationSetup
                 options.AccessDeniedPath = AccessDeniedPath;
                 options.ExpireTimeSpan = TimeSpan.FromHours(8);
                 options.SlidingExpiration = true;
-                // A suspended person's session ends at their next request.
+                // A suspended person's session ends at their next request, which is sent to sign in with the reason.
                 options.Events.OnValidatePrincipal = SuspendedSessions.ValidateAsync;
+                var redirectToSignIn = options.Events.OnRedirectToLogin;
+                options.Events.OnRedirectToLogin = context =>
+                {
+                    context.RedirectUri = SuspendedSessions.SignInRedirect(context.HttpContext, context.RedirectUri);
+                    return redirectToSignIn(context);
+                };
             });
         // Every refused request of a signed-in person is audited (auth.denied).
         services.AddSingleton<IAuthorizationMiddlewareResultHandler, AuthorizationAudit>();
