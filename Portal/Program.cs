@@ -11,6 +11,7 @@ using Portal.Infrastructure.Health;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Localization;
 using Portal.Onboarding;
+using Portal.Security;
 using Radzen;
 
 // `Portal migrate` applies the SQL migrations and exits; scripts/run and scripts/test use it.
@@ -83,11 +84,13 @@ app.MapStaticAssets();
 app.MapCultureSwitch();
 app.MapSignOut();
 app.MapOnboardingEndpoints();
-app.MapAuditExport();
 app.MapPortalApi();
 app.MapOpenApi(ApiEndpoints.OpenApiPath).AllowAnonymous();
-app.MapUsageExport();
-app.MapImportEndpoints();
+// The admin downloads and the import take texts from the query too: the same check as the API's.
+var checkedEndpoints = app.MapGroup("").RefuseControlCharacters();
+checkedEndpoints.MapAuditExport();
+checkedEndpoints.MapUsageExport();
+checkedEndpoints.MapImportEndpoints();
 app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
 
 await app.RunAsync();
