@@ -21,6 +21,7 @@ var builder = WebApplication.CreateBuilder(migrateOnly ? args[1..] : args);
 builder.Services.AddPortalInfrastructure(builder.Configuration);
 builder.Services.AddPortalAuthentication(builder.Environment);
 builder.Services.AddPortalApi();
+builder.Services.AddPortalErrorHandling();
 builder.Services.AddPortalLocalization();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddRadzenComponents();
@@ -57,14 +58,12 @@ if (trustedProxies.Length > 0)
 {
     app.UseForwardedHeaders();
 }
+// The API answers problem details, the pages the error and not-found pages (Hosting/ErrorHandling.cs).
+app.UsePortalErrorHandling();
 if (!app.Environment.IsDevelopment())
 {
-    app.UseExceptionHandler("/error", createScopeForErrors: true);
     app.UseHsts();
 }
-// The API answers in JSON problem details; only the pages get the not-found page.
-app.UseWhen(context => !context.Request.Path.StartsWithSegments(ApiEndpoints.Prefix),
-    pages => pages.UseStatusCodePagesWithReExecute("/not-found"));
 app.UseRequestLocalization();
 app.UseAuthentication();
 app.UseAuthorization();
