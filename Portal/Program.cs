@@ -54,6 +54,7 @@ if (migrateOnly || app.Configuration.GetValue("Database:MigrateOnStart", true))
     }
 }
 
+app.UseSecurityHeaders();
 if (trustedProxies.Length > 0)
 {
     app.UseForwardedHeaders();
@@ -90,7 +91,8 @@ var checkedEndpoints = app.MapGroup("").RefuseControlCharacters();
 checkedEndpoints.MapAuditExport();
 checkedEndpoints.MapUsageExport();
 checkedEndpoints.MapImportEndpoints();
-app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+// Security/SecurityHeaders.cs sets the whole policy, frame-ancestors 'none' included.
+app.MapRazorComponents<App>().AddInteractiveServerRenderMode(options => options.ContentSecurityFrameAncestorsPolicy = "'none'");
 
 await app.RunAsync();
 return 0;

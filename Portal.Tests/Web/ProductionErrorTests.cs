@@ -13,6 +13,7 @@ using Portal.Auth;
 using Portal.Domain.Api;
 using Portal.Infrastructure.Api;
 using Portal.Infrastructure.Audit;
+using Portal.Security;
 using Portal.Tests.Support;
 
 namespace Portal.Tests.Web;
@@ -135,6 +136,7 @@ public sealed partial class ProductionErrorTests(ProductionErrorTests.Production
         var logged = LoggedFailure(reference.Groups["text"].Value[referenceLabel.Length..]);
         Assert.IsType<InvalidOperationException>(logged.Exception);
         Assert.Contains(ProductionPortal.FailingPage, logged.Message, StringComparison.Ordinal);
+        Assert.Equal(SecurityHeaders.PageContentSecurityPolicy, response.Headers.GetValues("Content-Security-Policy").Single());
     }
 
     [Fact]
@@ -183,6 +185,7 @@ public sealed partial class ProductionErrorTests(ProductionErrorTests.Production
         Assert.Contains(reference, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
         Assert.DoesNotContain("Test failure", problem.GetRawText(), StringComparison.Ordinal);
         Assert.IsType<InvalidOperationException>(LoggedFailure(reference).Exception);
+        Assert.Equal(SecurityHeaders.ApiContentSecurityPolicy, response.Headers.GetValues("Content-Security-Policy").Single());
     }
 
     [Fact]
