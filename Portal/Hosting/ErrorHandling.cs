@@ -101,8 +101,14 @@ public sealed partial class LoggedExceptionHandler(IProblemDetailsService proble
         if (!path.StartsWithSegments(ApiEndpoints.Prefix))
         {
             // The error page is shown as for a GET: re-executing a refused form post would validate its antiforgery
-            // token (and read its form) a second time and fail again.
+            // token (and read its form) a second time and fail again. The request log and metrics keep the real method.
+            var method = httpContext.Request.Method;
             httpContext.Request.Method = HttpMethods.Get;
+            httpContext.Response.OnCompleted(() =>
+            {
+                httpContext.Request.Method = method;
+                return Task.CompletedTask;
+            });
             return false;
         }
         httpContext.Response.StatusCode = status;
