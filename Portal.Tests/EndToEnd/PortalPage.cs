@@ -49,6 +49,13 @@ public sealed class PortalPage : IAsyncDisposable
     /// <summary>What the browser refused under the portal's Content-Security-Policy so far.</summary>
     public IReadOnlyCollection<string> PolicyViolations => _policyViolations;
 
+    /// <summary>The steps, then the check that the browser refused nothing under the Content-Security-Policy.</summary>
+    private async Task StepsWithinPolicyAsync(Func<Task> steps)
+    {
+        await steps();
+        Assert.True(_policyViolations.IsEmpty, "Content-Security-Policy violations:\n" + string.Join("\n", _policyViolations));
+    }
+
     public async Task SignInAsync(string username, string password)
     {
         await Page.GotoAsync("/account/sign-in");
@@ -75,16 +82,12 @@ public sealed class PortalPage : IAsyncDisposable
 
     public async Task<IReadOnlyList<BrowserContextCookiesResult>> CookiesAsync() => await _context.CookiesAsync();
 
-    /// <summary>
-    /// Runs the test's steps and checks that the browser refused nothing under the Content-Security-Policy; on failure
-    /// keeps a screenshot in .local/test/screenshots/.
-    /// </summary>
+    /// <summary>Runs the test's steps; on failure keeps a screenshot in .local/test/screenshots/.</summary>
     public async Task RunAsync(string name, Func<Task> steps)
     {
         try
         {
-            await steps();
-            Assert.True(_policyViolations.IsEmpty, "Content-Security-Policy violations:\n" + string.Join("\n", _policyViolations));
+            await StepsWithinPolicyAsync(steps);
         }
         catch
         {
