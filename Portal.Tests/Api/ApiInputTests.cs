@@ -8,13 +8,14 @@ using Microsoft.Extensions.DependencyInjection;
 using Portal.Api;
 using Portal.Domain.Accounts;
 using Portal.Domain.Api;
+using Portal.Infrastructure.Admin.Users;
 using Portal.Infrastructure.Api;
 using Portal.Infrastructure.Audit;
 using Portal.Tests.Support;
 
 namespace Portal.Tests.Api;
 
-/// <summary>What the API does with texts it must not pass on, and what it shows of a suspension.</summary>
+/// <summary>What the API (and the service behind the pages' suspend dialog) does with texts it must not pass on, and what it shows of a suspension.</summary>
 public sealed class ApiInputTests(InProcessPortal app) : IClassFixture<InProcessPortal>
 {
     private const string Password = "Api-input-password-1";
@@ -81,6 +82,22 @@ public sealed class ApiInputTests(InProcessPortal app) : IClassFixture<InProcess
         await AssertProblemNamingAsync(response, "reason");
         await using var db = await app.Database.ContextFactory().CreateDbContextAsync();
         Assert.Equal(AccountStatus.Active, (await db.Accounts.SingleAsync(a => a.Username == Username.Parse(student))).Status);
+    }
+
+    [Fact]
+    public async Task UserAdminSuspend_NulInReasonFromTheDialog_InvalidAndAccountUnchanged()
+    {
+        var student = await StudentAsync();
+        var users = app.Services.GetRequiredService<UserAdminService>();
+
+        var result = await users.SuspendAsync(Username.Parse(student), "unpaid\u0000fees",
+            new AuditActor(TestEnvironment.Current.AdminUsername, null), CancellationToken.None);
+
+        Assert.Equal(UserActionOutcome.Invalid, result.Outcome);
+        Assert.Contains("control characters", result.Message, StringComparison.Ordinal);
+        await using var db = await app.Database.ContextFactory().CreateDbContextAsync();
+        Assert.Equal(AccountStatus.Active, (await db.Accounts.SingleAsync(a => a.Username == Username.Parse(student))).Status);
+        Assert.False(await db.AuditEvents.AnyAsync(e => e.Action == "admin.user.suspend" && e.Target == student));
     }
 
     [Fact]

@@ -1,8 +1,9 @@
 using Portal.Domain.Accounts;
+using Portal.Domain.Common;
 
 namespace Portal.Tests.Domain;
 
-/// <summary>A suspension's reason, author and time belong to the suspension: they go when it is lifted.</summary>
+/// <summary>A suspension's reason, author and time belong to the suspension (they go when it is lifted); the reason is plain text.</summary>
 public sealed class AccountSuspensionTests
 {
     private static readonly DateTimeOffset Now = new(2026, 4, 1, 9, 0, 0, TimeSpan.Zero);
@@ -38,5 +39,26 @@ public sealed class AccountSuspensionTests
         Assert.Equal("Second reason", account.SuspensionReason);
         Assert.Equal("other-admin", account.SuspendedBy);
         Assert.Equal(Now.AddDays(2), account.SuspendedAt);
+    }
+
+    [Fact]
+    public void Suspend_ReasonWithNul_ThrowsAndStaysActive()
+    {
+        var account = Active();
+
+        var error = Assert.Throws<InvalidValueException>(() => account.Suspend("unpaid\u0000fees", "admin", Now));
+
+        Assert.Equal(nameof(Account.SuspensionReason), error.Field);
+        Assert.Equal(AccountStatus.Active, account.Status);
+    }
+
+    [Fact]
+    public void Suspend_ReasonOnSeveralLines_Accepted()
+    {
+        var account = Active();
+
+        account.Suspend("Mining on GPU 0.\r\nSee ticket 42.", "admin", Now);
+
+        Assert.Equal("Mining on GPU 0.\r\nSee ticket 42.", account.SuspensionReason);
     }
 }
