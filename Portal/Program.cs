@@ -11,6 +11,7 @@ using Portal.Infrastructure.Health;
 using Portal.Infrastructure.Persistence.Migrations;
 using Portal.Localization;
 using Portal.Onboarding;
+using Portal.Security;
 using Radzen;
 
 // `Portal migrate` applies the SQL migrations and exits; scripts/run and scripts/test use it.
@@ -20,6 +21,7 @@ var builder = WebApplication.CreateBuilder(migrateOnly ? args[1..] : args);
 builder.Services.AddPortalInfrastructure(builder.Configuration);
 builder.Services.AddPortalAuthentication(builder.Environment);
 builder.Services.AddPortalApi();
+builder.Services.AddPortalErrorHandling();
 builder.Services.AddPortalLocalization();
 builder.Services.AddRazorComponents().AddInteractiveServerComponents();
 builder.Services.AddRadzenComponents();
@@ -52,18 +54,17 @@ if (migrateOnly || app.Configuration.GetValue("Database:MigrateOnStart", true))
     }
 }
 
+app.UseSecurityHeaders();
 if (trustedProxies.Length > 0)
 {
     app.UseForwardedHeaders();
 }
+// The API answers problem details, the pages the error and not-found pages (Hosting/ErrorHandling.cs).
+app.UsePortalErrorHandling();
 if (!app.Environment.IsDevelopment())
 {
-    app.UseExceptionHandler("/error", createScopeForErrors: true);
     app.UseHsts();
 }
-// The API answers in JSON problem details; only the pages get the not-found page.
-app.UseWhen(context => !context.Request.Path.StartsWithSegments(ApiEndpoints.Prefix),
-    pages => pages.UseStatusCodePagesWithReExecute("/not-found"));
 app.UseRequestLocalization();
 app.UseAuthentication();
 app.UseAuthorization();
@@ -83,12 +84,15 @@ app.MapStaticAssets();
 app.MapCultureSwitch();
 app.MapSignOut();
 app.MapOnboardingEndpoints();
-app.MapAuditExport();
 app.MapPortalApi();
 app.MapOpenApi(ApiEndpoints.OpenApiPath).AllowAnonymous();
-app.MapUsageExport();
-app.MapImportEndpoints();
-app.MapRazorComponents<App>().AddInteractiveServerRenderMode();
+// The admin downloads and the import take texts from the query too: the same check as the API's.
+var checkedEndpoints = app.MapGroup("").RefuseControlCharacters();
+checkedEndpoints.MapAuditExport();
+checkedEndpoints.MapUsageExport();
+checkedEndpoints.MapImportEndpoints();
+// Security/SecurityHeaders.cs sets the whole policy, frame-ancestors 'none' included.
+app.MapRazorComponents<App>().AddInteractiveServerRenderMode(options => options.ContentSecurityFrameAncestorsPolicy = "'none'");
 
 await app.RunAsync();
 return 0;

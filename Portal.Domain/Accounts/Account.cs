@@ -84,10 +84,16 @@ public sealed class Account
 
     public const int SuspensionReasonMax = 500;
 
-    /// <summary>Why the account is (or was last) suspended; shown to the person when sign-in is refused.</summary>
+    /// <summary>
+    /// Why the account is suspended; shown to the person when sign-in is refused. Null while active: the audit log
+    /// (admin.user.suspend) keeps every past suspension's reason.
+    /// </summary>
     public string? SuspensionReason { get; private set; }
 
+    /// <summary>Who suspended the account, while it is suspended.</summary>
     public string? SuspendedBy { get; private set; }
+
+    /// <summary>When the account was suspended, while it is suspended.</summary>
     public DateTimeOffset? SuspendedAt { get; private set; }
 
     /// <summary>What LDAP was last made to say: true once the per-user job has set <c>pwdAccountLockedTime</c>.</summary>
@@ -117,6 +123,10 @@ public sealed class Account
         {
             throw new InvalidValueException(nameof(SuspensionReason), $"A suspension needs a reason of 1 to {SuspensionReasonMax} characters.");
         }
+        if (ControlCharacters.Contains(trimmed, ControlCharacters.Lines.Multiple))
+        {
+            throw new InvalidValueException(nameof(SuspensionReason), ControlCharacters.Message("reason"));
+        }
         ArgumentException.ThrowIfNullOrWhiteSpace(by);
         Status = AccountStatus.Suspended;
         SuspensionReason = trimmed;
@@ -125,7 +135,10 @@ public sealed class Account
         RequestDirectoryChange(at);
     }
 
-    /// <summary>Lifts a suspension; the job removes the LDAP lock. The reason stays on record until the next suspension.</summary>
+    /// <summary>
+    /// Lifts a suspension; the job removes the LDAP lock. The suspension's reason, author and time go with it, so nothing
+    /// shows an old reason as if it still applied; the audit log keeps them.
+    /// </summary>
     public void Reinstate(DateTimeOffset at)
     {
         if (Status != AccountStatus.Suspended)
@@ -133,6 +146,9 @@ public sealed class Account
             throw new InvalidTransitionException(nameof(Account), Status.ToString(), nameof(AccountStatus.Active));
         }
         Status = AccountStatus.Active;
+        SuspensionReason = null;
+        SuspendedBy = null;
+        SuspendedAt = null;
         RequestDirectoryChange(at);
     }
 

@@ -1,13 +1,23 @@
+using System.Collections.Concurrent;
 using Microsoft.Playwright;
 using Portal.Tests.Support;
 using static Microsoft.Playwright.Assertions;
 
 namespace Portal.Tests.EndToEnd;
 
-/// <summary>A browser context on the portal, with the steps a person takes, and a screenshot when a test fails.</summary>
+/// <summary>
+/// A browser context on the portal, with the steps a person takes, and a screenshot when a test fails. Every journey
+/// also checks the Content-Security-Policy: a violation Chromium reports fails the steps that caused it.
+/// </summary>
 public sealed class PortalPage : IAsyncDisposable
 {
+    // Chromium logs most violations to the console itself; the event catches the rest (and says which directive).
+    private const string ReportViolations =
+        "document.addEventListener('securitypolicyviolation', e => console.error("
+        + "`Content Security Policy violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline'} in ${e.sourceFile || e.documentURI}`));";
+
     private readonly IBrowserContext _context;
+    private readonly ConcurrentQueue<string> _policyViolations = new();
 
     private PortalPage(IBrowserContext context, IPage page, Uri baseAddress)
     {
@@ -24,7 +34,26 @@ public sealed class PortalPage : IAsyncDisposable
     {
         var context = await browser.Browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = portal.ServerAddress.ToString(), Locale = locale });
         context.SetDefaultTimeout(15_000);
-        return new PortalPage(context, await context.NewPageAsync(), portal.ServerAddress);
+        await context.AddInitScriptAsync(ReportViolations);
+        var portalPage = new PortalPage(context, await context.NewPageAsync(), portal.ServerAddress);
+        portalPage.Page.Console += (_, message) =>
+        {
+            if (message.Type == "error" && message.Text.Contains("Content Security Policy", StringComparison.Ordinal))
+            {
+                portalPage._policyViolations.Enqueue($"{message.Location}: {message.Text}");
+            }
+        };
+        return portalPage;
+    }
+
+    /// <summary>What the browser refused under the portal's Content-Security-Policy so far.</summary>
+    public IReadOnlyCollection<string> PolicyViolations => _policyViolations;
+
+    /// <summary>The steps, then the check that the browser refused nothing under the Content-Security-Policy.</summary>
+    private async Task StepsWithinPolicyAsync(Func<Task> steps)
+    {
+        await steps();
+        Assert.True(_policyViolations.IsEmpty, "Content-Security-Policy violations:\n" + string.Join("\n", _policyViolations));
     }
 
     public async Task SignInAsync(string username, string password)
@@ -61,7 +90,7 @@ public sealed class PortalPage : IAsyncDisposable
     {
         try
         {
-            await steps();
+            await StepsWithinPolicyAsync(steps);
         }
         catch (Exception e)
         {

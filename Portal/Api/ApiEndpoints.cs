@@ -10,6 +10,7 @@ using Portal.Domain.Servers;
 using Portal.Infrastructure.Api;
 using Portal.Infrastructure.Onboarding;
 using Portal.Infrastructure.Servers;
+using Portal.Security;
 
 namespace Portal.Api;
 
@@ -25,7 +26,8 @@ public static partial class ApiEndpoints
 
     public static IEndpointRouteBuilder MapPortalApi(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup(Prefix).DisableAntiforgery();
+        // Every text a caller sends is checked before it can reach the database.
+        var api = endpoints.MapGroup(Prefix).DisableAntiforgery().RefuseControlCharacters();
         MapApplications(api.MapGroup("/applications").WithTags("Applications"));
         MapServers(api.MapGroup("/servers").WithTags("Servers"));
         MapUsersAndUsage(api);

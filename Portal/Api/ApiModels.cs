@@ -1,3 +1,4 @@
+using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Admin.Users;
 using Portal.Domain.Servers;
@@ -52,7 +53,9 @@ public sealed record UserDetailDto(string Username, string DisplayName, string? 
     {
         var a = d.Account;
         var l = d.EffectiveLimits;
-        return new(a.Username.Value, a.DisplayName, a.Email?.Value, a.Role.ToString(), a.Status.ToString(), a.SuspensionReason, a.Department,
+        // The reason is the current suspension's: none once reinstated (rows reinstated before the domain cleared it keep one).
+        var suspensionReason = a.Status == AccountStatus.Suspended ? a.SuspensionReason : null;
+        return new(a.Username.Value, a.DisplayName, a.Email?.Value, a.Role.ToString(), a.Status.ToString(), suspensionReason, a.Department,
             a.UidNumber, a.AcceptedTermsVersion, a.CreatedAt, a.LastSignInAt, d.Plan.Name,
             new LimitsDto(l.CpuCores, l.MemoryGiB, l.StorageGiB, l.GpuCount, l.GpuModel), d.Server?.Observed.ToString());
     }

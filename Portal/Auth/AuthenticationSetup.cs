@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Authentication.Cookies;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Mvc;
 using Portal.Domain.Accounts;
+using Portal.Hosting;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Terms;
 
@@ -35,8 +36,14 @@ public static class AuthenticationSetup
                 options.AccessDeniedPath = AccessDeniedPath;
                 options.ExpireTimeSpan = TimeSpan.FromHours(8);
                 options.SlidingExpiration = true;
-                // A suspended person's session ends at their next request.
+                // A suspended person's session ends at their next request, which is sent to sign in with the reason.
                 options.Events.OnValidatePrincipal = SuspendedSessions.ValidateAsync;
+                var redirectToSignIn = options.Events.OnRedirectToLogin;
+                options.Events.OnRedirectToLogin = context =>
+                {
+                    context.RedirectUri = SuspendedSessions.SignInRedirect(context.HttpContext, context.RedirectUri);
+                    return redirectToSignIn(context);
+                };
             });
         // Every refused request of a signed-in person is audited (auth.denied).
         services.AddSingleton<IAuthorizationMiddlewareResultHandler, AuthorizationAudit>();
@@ -85,7 +92,9 @@ public static class AuthenticationSetup
     private static bool IsAllowedWhilePasswordMustChange(PathString path) =>
         path.StartsWithSegments("/account") || path.StartsWithSegments("/_framework") || path.StartsWithSegments("/_content")
         || path.StartsWithSegments("/_blazor") || path.StartsWithSegments("/culture")
-        || path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || Path.HasExtension(path.Value);
+        || path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz") || Path.HasExtension(path.Value)
+        // The error and not-found pages must show (a gate's redirect would hide what went wrong).
+        || path.StartsWithSegments(ErrorHandling.Path) || path.StartsWithSegments(ErrorHandling.NotFoundPath);
 
     public static IEndpointRouteBuilder MapSignOut(this IEndpointRouteBuilder endpoints)
     {

@@ -41,7 +41,12 @@ public static class CultureSetup
         return endpoints;
     }
 
-    /// <summary>A path on this site: starts with one '/', not '//' or '/\' (which browsers treat as another host).</summary>
+    /// <summary>
+    /// A path on this site: starts with one '/', not '//' or '/\' (which browsers treat as another host), and holds
+    /// only printable ASCII. Browsers drop tabs and line breaks (<c>/%09/evil.example</c> becomes <c>//evil.example</c>),
+    /// and a Location header cannot carry them or non-ASCII text; a path of the portal's own is sent escaped anyway.
+    /// </summary>
     public static bool IsLocal(string? url) =>
-        !string.IsNullOrEmpty(url) && url[0] == '/' && (url.Length == 1 || (url[1] != '/' && url[1] != '\\'));
+        !string.IsNullOrEmpty(url) && url[0] == '/' && (url.Length == 1 || (url[1] != '/' && url[1] != '\\'))
+        && url.All(c => c is > ' ' and < '\u007f');
 }

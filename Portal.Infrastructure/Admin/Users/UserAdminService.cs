@@ -264,6 +264,10 @@ public sealed class UserAdminService(
         {
             return new UserActionResult(UserActionOutcome.Invalid, $"A reason of 1 to {Account.SuspensionReasonMax} characters is required.");
         }
+        if (ControlCharacters.Contains(trimmed, ControlCharacters.Lines.Multiple))
+        {
+            return new UserActionResult(UserActionOutcome.Invalid, ControlCharacters.Message("reason"));
+        }
         return await ChangeAsync(username, actor, "admin.user.suspend", (account, db, now) =>
         {
             if (account.Status == AccountStatus.Suspended)
