@@ -323,10 +323,10 @@ public sealed class ApiTests(InProcessPortal app) : IClassFixture<InProcessPorta
             var suspend = await client.PostAsJsonAsync($"/api/v1/users/{student}/suspend", new SuspendRequest("no"));
             var usage = await client.GetAsync(new Uri("/api/v1/usage/users", UriKind.Relative));
 
-            Assert.Equal(HttpStatusCode.Forbidden, search.StatusCode);
-            Assert.Equal(HttpStatusCode.Forbidden, suspend.StatusCode);
-            Assert.Equal(HttpStatusCode.Forbidden, usage.StatusCode);
-            Assert.Equal(1, await DeniedEventsAsync(owner, $"/api/v1/users/{student}/suspend"));
+            // One comparison of everything seen, so that a failure tells all of it at once.
+            Assert.Equal(
+                (owner, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, HttpStatusCode.Forbidden, 1),
+                (owner, search.StatusCode, suspend.StatusCode, usage.StatusCode, await DeniedEventsAsync(owner, $"/api/v1/users/{student}/suspend")));
         }
         await using var db = await app.Database.ContextFactory().CreateDbContextAsync();
         Assert.Equal(AccountStatus.Active, (await db.Accounts.SingleAsync(a => a.Username == Username.Parse(student))).Status);

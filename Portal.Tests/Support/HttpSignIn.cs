@@ -27,7 +27,14 @@ public static partial class HttpSignIn
     public static async Task SignInAcceptingTermsAsync(HttpClient client, string username, string password)
     {
         var signIn = await PostAsync(client, username, password);
-        Assert.Equal(System.Net.HttpStatusCode.Redirect, signIn.StatusCode);
+        if (signIn.StatusCode != System.Net.HttpStatusCode.Redirect)
+        {
+            // The page's own message says why (wrong password, directory unavailable, throttled).
+            var answer = await signIn.Content.ReadAsStringAsync();
+            var error = SignInError().Match(answer);
+            var text = TagsAndSpace().Replace(error.Success ? error.Groups["text"].Value : answer, " ").Trim();
+            Assert.Fail($"Sign-in of {username} answered {(int)signIn.StatusCode} instead of a redirect: {text[..Math.Min(text.Length, 600)]}");
+        }
         var home = await client.GetAsync(new Uri("/", UriKind.Relative));
         if (home.StatusCode != System.Net.HttpStatusCode.Redirect || home.Headers.Location?.OriginalString.Contains(AuthenticationSetup.TermsPath, StringComparison.Ordinal) != true)
         {
@@ -64,6 +71,12 @@ public static partial class HttpSignIn
 
     [GeneratedRegex("name=\"__RequestVerificationToken\" value=\"(?<token>[^\"]+)\"")]
     private static partial Regex TokenInput();
+
+    [GeneratedRegex("data-testid=\"sign-in-error\">(?<text>[^<]*)<")]
+    private static partial Regex SignInError();
+
+    [GeneratedRegex(@"(<script[^>]*>.*?</script>|<style[^>]*>.*?</style>|<[^>]+>|\s)+", RegexOptions.Singleline)]
+    private static partial Regex TagsAndSpace();
 
     [GeneratedRegex("name=\"Version\" value=\"(?<version>\\d+)\"")]
     private static partial Regex TermsVersionField();
