@@ -123,10 +123,7 @@ public sealed class Account
         {
             throw new InvalidValueException(nameof(SuspensionReason), $"A suspension needs a reason of 1 to {SuspensionReasonMax} characters.");
         }
-        if (ControlCharacters.Contains(trimmed, ControlCharacters.Lines.Multiple))
-        {
-            throw new InvalidValueException(nameof(SuspensionReason), ControlCharacters.Message("reason"));
-        }
+        ControlCharacters.ThrowIfContains(trimmed, ControlCharacters.Lines.Multiple, nameof(SuspensionReason), "reason");
         ArgumentException.ThrowIfNullOrWhiteSpace(by);
         Status = AccountStatus.Suspended;
         SuspensionReason = trimmed;

@@ -117,10 +117,7 @@ public sealed class Announcement
         {
             throw new InvalidValueException(field, $"The {language} text is longer than {TextMax} characters.");
         }
-        if (trimmed.Any(c => char.IsControl(c) && c is not ('\n' or '\r' or '\t')))
-        {
-            throw new InvalidValueException(field, $"The {language} text contains control characters.");
-        }
+        ControlCharacters.ThrowIfContains(trimmed, ControlCharacters.Lines.Multiple, field, $"{language} text");
         return trimmed.Replace("\r\n", "\n", StringComparison.Ordinal);
     }
 

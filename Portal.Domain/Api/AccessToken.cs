@@ -67,6 +67,7 @@ public sealed class AccessToken
         {
             throw new InvalidValueException(nameof(Name), $"A token needs a name of 1 to {NameMax} characters.");
         }
+        ControlCharacters.ThrowIfContains(trimmed, ControlCharacters.Lines.Single, nameof(Name), "name");
         if (scopes == ApiScopes.None || (scopes & ~All) != 0)
         {
             throw new InvalidValueException(nameof(Scopes), "A token needs at least one known scope.");

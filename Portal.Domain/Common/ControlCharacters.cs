@@ -31,6 +31,19 @@ public static class ControlCharacters
     /// <summary>A message for the person (or program) who sent it, naming the field.</summary>
     public static string Message(string field) => $"The {field} must not contain control characters such as NUL.";
 
+    /// <summary>
+    /// The domain's refusal: throws <see cref="InvalidValueException"/> for <paramref name="field"/>, with
+    /// <see cref="Message"/> of <paramref name="name"/> and <see cref="InvalidValueException.HasControlCharacters"/> set,
+    /// when the text holds a control character that <paramref name="lines"/> does not allow.
+    /// </summary>
+    public static void ThrowIfContains(string? text, Lines lines, string field, string name)
+    {
+        if (Contains(text, lines))
+        {
+            throw new InvalidValueException(field, Message(name)) { HasControlCharacters = true };
+        }
+    }
+
     private static System.Buffers.SearchValues<char> Refused(Lines lines) => lines == Lines.Single ? AllControls : ControlsExceptLineBreaks;
 
     private static readonly System.Buffers.SearchValues<char> AllControls = System.Buffers.SearchValues.Create(Controls(except: ""));

@@ -7,6 +7,12 @@ public class DomainException(string message) : Exception(message);
 public sealed class InvalidValueException(string field, string message) : DomainException(message)
 {
     public string Field { get; } = field;
+
+    /// <summary>
+    /// True when the value was refused for holding control characters (<see cref="ControlCharacters.ThrowIfContains"/>):
+    /// a page says so in the reader's language instead of repeating the field's other rules.
+    /// </summary>
+    public bool HasControlCharacters { get; init; }
 }
 
 /// <summary>A state machine was asked for a move it does not allow.</summary>

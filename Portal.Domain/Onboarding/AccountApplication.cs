@@ -23,6 +23,7 @@ public sealed class AccountApplication
     private AccountApplication(Guid id, ApplicationForm form, int termsVersion, DateTimeOffset submittedAt, string? sourceAddress, string statusTokenHash,
         bool checkedAgainstDirectory = true)
     {
+        CheckTexts(form);
         CheckedAgainstDirectory = checkedAgainstDirectory;
         Id = id;
         FullName = form.FullName;
@@ -130,6 +131,7 @@ public sealed class AccountApplication
         {
             throw new InvalidValueException(nameof(RejectionReason), $"The reason is longer than {RejectionReasonMax} characters.");
         }
+        ControlCharacters.ThrowIfContains(text, ControlCharacters.Lines.Multiple, nameof(RejectionReason), "reason");
         Move(ApplicationState.Submitted, ApplicationState.Rejected);
         DecidedBy = reviewer;
         DecidedAt = at;
@@ -186,6 +188,18 @@ public sealed class AccountApplication
         ProvisionedAt = at;
         NextProvisioningAttemptAt = null;
         Version++;
+    }
+
+    /// <summary>
+    /// The form's texts go to the database as they are: a form not made by <see cref="ApplicationForm.Validate"/> must not
+    /// bring control characters either (PostgreSQL refuses NUL). The email and username are value objects, checked already.
+    /// </summary>
+    private static void CheckTexts(ApplicationForm form)
+    {
+        ControlCharacters.ThrowIfContains(form.FullName, ControlCharacters.Lines.Single, nameof(FullName), "full name");
+        ControlCharacters.ThrowIfContains(form.AffiliationId, ControlCharacters.Lines.Single, nameof(AffiliationId), "affiliation ID");
+        ControlCharacters.ThrowIfContains(form.Department, ControlCharacters.Lines.Single, nameof(Department), "department");
+        ControlCharacters.ThrowIfContains(form.Purpose, ControlCharacters.Lines.Multiple, nameof(Purpose), "purpose");
     }
 
     private void RequireAwaitingProvisioning(string to)

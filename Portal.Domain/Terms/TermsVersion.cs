@@ -33,6 +33,8 @@ public sealed class TermsVersion
         {
             throw new Common.InvalidValueException("Text", $"Each text is at most {TextMax} characters.");
         }
+        Common.ControlCharacters.ThrowIfContains(textEn, Common.ControlCharacters.Lines.Multiple, nameof(TextEn), "English text");
+        Common.ControlCharacters.ThrowIfContains(textJa, Common.ControlCharacters.Lines.Multiple, nameof(TextJa), "Japanese text");
         return new TermsVersion((current?.Version ?? 0) + 1, at, publisher.Value, textEn.Trim(), textJa.Trim());
     }
 

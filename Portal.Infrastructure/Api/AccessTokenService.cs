@@ -19,7 +19,8 @@ public abstract record IssueResult
 
     public sealed record Issued(IssuedToken Token) : IssueResult;
 
-    public sealed record Invalid(string Field, string Message) : IssueResult;
+    /// <summary><paramref name="HasControlCharacters"/>: refused for control characters (<see cref="InvalidValueException.HasControlCharacters"/>).</summary>
+    public sealed record Invalid(string Field, string Message, bool HasControlCharacters = false) : IssueResult;
 
     /// <summary>The owner named has no account in the portal (they have never signed in or been provisioned).</summary>
     public sealed record UnknownOwner : IssueResult;
@@ -55,7 +56,7 @@ public sealed class AccessTokenService(IDbContextFactory<PortalDbContext> contex
         }
         catch (InvalidValueException e)
         {
-            return new IssueResult.Invalid(e.Field, e.Message);
+            return new IssueResult.Invalid(e.Field, e.Message, e.HasControlCharacters);
         }
         db.AccessTokens.Add(token);
         await db.SaveChangesAsync(cancellationToken);

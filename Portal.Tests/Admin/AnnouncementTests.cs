@@ -83,6 +83,28 @@ public sealed class AnnouncementTests : MigratedDatabaseTest
     }
 
     [Fact]
+    public async Task CreateEditAndMaintenance_NulInText_RefusedAsControlCharactersAndNothingStored()
+    {
+        var created = await Assert.ThrowsAsync<InvalidValueException>(() =>
+            _service.CreateAsync(AnnouncementSeverity.Info, "Reboot", "再起動\u0000", Noon, Noon.AddHours(1), Admin, null, CancellationToken.None));
+        var kept = await _service.CreateAsync(AnnouncementSeverity.Info, "Kept", "保持", Noon, Noon.AddHours(1), Admin, null, CancellationToken.None);
+        var edited = await Assert.ThrowsAsync<InvalidValueException>(() =>
+            _service.EditAsync(kept.Id, kept.Version, AnnouncementSeverity.Info, "Line one\r\nline\u0000two", "保持", Noon, Noon.AddHours(1), Admin, null, CancellationToken.None));
+        var maintenance = await Assert.ThrowsAsync<InvalidValueException>(() =>
+            _service.SetMaintenanceAsync(true, "Storage\u0000", "作業中", Admin, null, CancellationToken.None));
+
+        Assert.Equal((nameof(Announcement.TextJa), ControlCharacters.Message("Japanese text")), (created.Field, created.Message));
+        Assert.Equal((nameof(Announcement.TextEn), ControlCharacters.Message("English text")), (edited.Field, edited.Message));
+        Assert.Equal((nameof(MaintenanceMode.MessageEn), ControlCharacters.Message("English text")), (maintenance.Field, maintenance.Message));
+        Assert.All([created, edited, maintenance], e => Assert.True(e.HasControlCharacters));
+        await using var db = Database.CreateDbContext();
+        var stored = await db.Announcements.SingleAsync();
+        Assert.Equal(("Kept", "保持", 0), (stored.TextEn, stored.TextJa, stored.Version));
+        Assert.Equal(1, await db.AuditEvents.CountAsync(x => x.Action.StartsWith("admin.announcement.")));
+        Assert.False((await _service.MaintenanceAsync(CancellationToken.None)).Enabled);
+    }
+
+    [Fact]
     public async Task CreateEditEndDelete_Audited()
     {
         var a = await _service.CreateAsync(AnnouncementSeverity.Info, "One", "一", Noon.AddHours(-1), Noon.AddHours(1), Admin, "192.0.2.7", CancellationToken.None);

@@ -8,9 +8,12 @@ using Microsoft.Extensions.DependencyInjection;
 using Portal.Api;
 using Portal.Domain.Accounts;
 using Portal.Domain.Api;
+using Portal.Domain.Common;
+using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Admin.Users;
 using Portal.Infrastructure.Api;
 using Portal.Infrastructure.Audit;
+using Portal.Infrastructure.Onboarding;
 using Portal.Tests.Support;
 
 namespace Portal.Tests.Api;
@@ -98,6 +101,37 @@ public sealed class ApiInputTests(InProcessPortal app) : IClassFixture<InProcess
         await using var db = await app.Database.ContextFactory().CreateDbContextAsync();
         Assert.Equal(AccountStatus.Active, (await db.Accounts.SingleAsync(a => a.Username == Username.Parse(student))).Status);
         Assert.False(await db.AuditEvents.AnyAsync(e => e.Action == "admin.user.suspend" && e.Target == student));
+    }
+
+    [Fact]
+    public async Task IssueToken_NulInName_InvalidNamingTheNameAndNoTokenStored()
+    {
+        var owner = await StudentAsync();
+        var tokens = app.Services.GetRequiredService<AccessTokenService>();
+
+        var result = await tokens.IssueAsync(owner, "backup\u0000script", ApiScopes.UsersRead, DateTimeOffset.UtcNow.AddDays(30),
+            new AuditActor(TestEnvironment.Current.AdminUsername, null), CancellationToken.None);
+
+        var invalid = Assert.IsType<IssueResult.Invalid>(result);
+        Assert.Equal((nameof(AccessToken.Name), ControlCharacters.Message("name"), true), (invalid.Field, invalid.Message, invalid.HasControlCharacters));
+        await using var db = await app.Database.ContextFactory().CreateDbContextAsync();
+        Assert.False(await db.AccessTokens.AnyAsync(t => t.Owner == Username.Parse(owner)));
+        Assert.False(await db.AuditEvents.AnyAsync(e => e.Action == "admin.token.create" && e.Target == owner));
+    }
+
+    [Fact]
+    public async Task RejectApplication_NulInReason_ValidationProblemAndApplicationUnchanged()
+    {
+        var (id, _, _) = await new OnboardingServices(app.Database).SubmitAsync();
+        using var client = await AdminClientAsync();
+
+        var response = await client.PostAsJsonAsync($"/api/v1/applications/{id}/reject", new RejectRequest("Not a\r\nstudent\u0000"));
+
+        await AssertProblemNamingAsync(response, "reason");
+        await using var db = await app.Database.ContextFactory().CreateDbContextAsync();
+        var application = await db.Applications.AsNoTracking().SingleAsync(a => a.Id == id);
+        Assert.Equal((ApplicationState.Submitted, null), (application.State, application.RejectionReason));
+        Assert.False(await db.AuditEvents.AnyAsync(e => e.Action == "application.rejected" && e.Target == ProvisioningService.ApplicationTarget(id)));
     }
 
     [Fact]

@@ -129,6 +129,42 @@ public sealed class AccountApplicationTests
     }
 
     [Fact]
+    public void Reject_ReasonWithNul_ThrowsAndStaysSubmitted()
+    {
+        var application = Submitted();
+
+        var error = Assert.Throws<InvalidValueException>(() => application.Reject(Reviewer, "Not a\r\nstudent\u0000", Now));
+
+        Assert.Equal(nameof(AccountApplication.RejectionReason), error.Field);
+        Assert.Equal(ControlCharacters.Message("reason"), error.Message);
+        Assert.True(error.HasControlCharacters);
+        Assert.Equal(ApplicationState.Submitted, application.State);
+        Assert.Null(application.RejectionReason);
+    }
+
+    [Theory]
+    [InlineData(nameof(ApplicationForm.FullName))]
+    [InlineData(nameof(ApplicationForm.AffiliationId))]
+    [InlineData(nameof(ApplicationForm.Department))]
+    [InlineData(nameof(ApplicationForm.Purpose))]
+    public void Submit_FormNotFromValidateWithNul_ThrowsNamingTheField(string field)
+    {
+        var good = new ApplicationForm("Taro Yamada", EmailAddress.Parse("taro@keio.jp"), "S1234567", "Science", Username.Parse("taro"), "Deep learning\ncourse");
+        var form = field switch
+        {
+            nameof(ApplicationForm.FullName) => good with { FullName = "Taro\u0000Yamada" },
+            nameof(ApplicationForm.AffiliationId) => good with { AffiliationId = "S123\u0000" },
+            nameof(ApplicationForm.Department) => good with { Department = "Sci\u0000ence" },
+            _ => good with { Purpose = "Deep learning\ncourse\u0000" },
+        };
+
+        var error = Assert.Throws<InvalidValueException>(() => AccountApplication.Submit(form, 1, Now, null, "hash"));
+
+        Assert.Equal(field, error.Field);
+        Assert.True(error.HasControlCharacters);
+    }
+
+    [Fact]
     public void Reject_OverLongReason_Throws()
     {
         var application = Submitted();

@@ -1,8 +1,10 @@
+using System.Reflection;
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
 using Portal.Domain.Common;
 using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Onboarding;
+using Portal.Infrastructure.Persistence;
 using Portal.Tests.Support;
 
 namespace Portal.Tests.Onboarding;
@@ -66,6 +68,7 @@ public sealed class ApplicationServiceTests : MigratedDatabaseTest
         { "username", "admin)(|(uid=*" },
         { "purpose", new string('p', 60_000) },
         { "purpose", "" },
+        { "purpose", "Research on\r\nlanguage models\u0000" },
     };
 
     [Theory]
@@ -188,6 +191,47 @@ public sealed class ApplicationServiceTests : MigratedDatabaseTest
         await using var db = Database.CreateDbContext();
         Assert.Equal(ApplicationState.Submitted, (await db.Applications.SingleAsync()).State);
         Assert.False(await db.OutboxMails.AnyAsync(m => m.DeduplicationKey.StartsWith("rejected:")));
+    }
+
+    [Fact]
+    public async Task RejectAsync_NulInReason_ThrowsAndChangesNothing()
+    {
+        var (id, token, _) = await _services.SubmitAsync();
+
+        var error = await Assert.ThrowsAsync<InvalidValueException>(() =>
+            _services.Review.RejectAsync(id, Username.Parse("staff2"), "Please apply\r\nwith your student address.\u0000", null, CancellationToken.None));
+
+        Assert.Equal(ControlCharacters.Message("reason"), error.Message);
+        Assert.True(error.HasControlCharacters);
+        await using var db = Database.CreateDbContext();
+        var application = await db.Applications.SingleAsync();
+        Assert.Equal((ApplicationState.Submitted, null), (application.State, application.RejectionReason));
+        Assert.False(await db.OutboxMails.AnyAsync(m => m.DeduplicationKey.StartsWith("rejected:")));
+        Assert.False(await db.AuditEvents.AnyAsync(e => e.Action == "application.rejected"));
+    }
+
+    [Theory]
+    [InlineData("\u0000")]
+    [InlineData("ab\u0000")]
+    [InlineData("admin\u0000")]
+    public async Task CheckUsernameAsync_Nul_InvalidWithoutAskingDatabaseOrDirectory(string name)
+    {
+        // Neither the database nor the directory may be asked: both throw if they are.
+        var applications = new ApplicationService(new UnusedContexts(), DispatchProxy.Create<IDirectoryProvisioning, UnusedDirectory>(),
+            _services.Terms, _services.MailTrigger, _services.Options, TimeProvider.System);
+
+        Assert.Equal(UsernameAvailability.Invalid, await applications.CheckUsernameAsync(name, CancellationToken.None));
+    }
+
+    private sealed class UnusedContexts : IDbContextFactory<PortalDbContext>
+    {
+        public PortalDbContext CreateDbContext() => throw new InvalidOperationException("The database was asked.");
+    }
+
+    public class UnusedDirectory : DispatchProxy
+    {
+        protected override object? Invoke(MethodInfo? targetMethod, object?[]? args) =>
+            throw new InvalidOperationException($"The directory was asked ({targetMethod?.Name}).");
     }
 
     [Fact]

@@ -93,6 +93,22 @@ public sealed partial class DirectoryOutageTests(LdapUnreachablePortal app) : IC
         Assert.Equal("taken", Status(await takenInPortal.Content.ReadAsStringAsync()));
     }
 
+    [Theory]
+    [InlineData("%00")]
+    [InlineData("ab%00cd")]
+    [InlineData("admin%00")]
+    public async Task UsernameCheck_NulInName_AnswersInvalidNotAnErrorAndNeverAsksTheDirectory(string name)
+    {
+        using var client = Client();
+
+        var response = await client.GetAsync(new Uri($"/apply/username-check?name={name}", UriKind.Relative));
+
+        // The directory is unreachable here: a name that got as far as LDAP would answer "unavailable".
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("invalid", Status(await response.Content.ReadAsStringAsync()));
+    }
+
     [Fact]
     public async Task Apply_DirectoryUnreachable_AcceptedAndMarkedNotYetCheckedAgainstDirectory()
     {

@@ -66,6 +66,23 @@ public sealed class TermsTests : MigratedDatabaseTest
     }
 
     [Fact]
+    public async Task PublishAsync_NulInText_RefusedAsControlCharactersAndNoVersionStored()
+    {
+        var terms = new TermsService(Database.ContextFactory(), new ManualClock(Now));
+
+        var refused = await Assert.ThrowsAsync<InvalidValueException>(() =>
+            terms.PublishAsync(Username.Parse("admin"), "# v2\n\nNo mining.", "# 第2版\u0000", null, CancellationToken.None));
+
+        Assert.Equal("TextJa", refused.Field);
+        Assert.Equal(ControlCharacters.Message("Japanese text"), refused.Message);
+        Assert.True(refused.HasControlCharacters);
+        Assert.Equal(1, (await terms.CurrentAsync(CancellationToken.None)).Version);
+        await using var db = Database.CreateDbContext();
+        Assert.Equal(1, await db.TermsVersions.CountAsync());
+        Assert.False(await db.AuditEvents.AnyAsync(e => e.Action == "terms.published"));
+    }
+
+    [Fact]
     public async Task AcceptancesAsync_FilterAndSearch_InDatabase()
     {
         var terms = new TermsService(Database.ContextFactory(), new ManualClock(Now));

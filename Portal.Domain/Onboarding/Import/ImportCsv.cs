@@ -1,4 +1,5 @@
 using System.Text;
+using Portal.Domain.Common;
 
 namespace Portal.Domain.Onboarding.Import;
 
@@ -37,6 +38,10 @@ public static class ImportCsv
         public const string HeaderMissingColumn = "HeaderMissingColumn";
         public const string HeaderUnknownColumn = "HeaderUnknownColumn";
         public const string HeaderDuplicateColumn = "HeaderDuplicateColumn";
+
+        /// <summary>A header cell holds control characters: no column is named so, and the cell is not repeated back.</summary>
+        public const string HeaderControlCharacters = "HeaderControlCharacters";
+
         public const string TooManyRows = "TooManyRows";
         public const string NoRows = "NoRows";
         public const string RowTooLong = "RowTooLong";
@@ -69,6 +74,10 @@ public static class ImportCsv
             return ImportCsvResult.Refused(Problems.FileEmpty);
         }
         var header = records[0].Fields!.Select(h => h.Trim().ToLowerInvariant()).ToList();
+        if (header.Any(h => ControlCharacters.Contains(h)))
+        {
+            return ImportCsvResult.Refused(Problems.HeaderControlCharacters);
+        }
         foreach (var column in header)
         {
             if (!RequiredColumns.Contains(column) && column != OptionalColumn)

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Audit;
+using Portal.Domain.Common;
 using Portal.Domain.Onboarding;
 using Portal.Domain.Onboarding.Import;
 using Portal.Infrastructure.Persistence;
@@ -68,6 +69,8 @@ public sealed class ImportService(
     public async Task<ImportPreviewResult> PreviewAsync(byte[] content, string? fileName, Username admin, string? sourceAddress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(content);
+        // The name is only a label (the page gets it from the browser): control characters are dropped, not stored or audited.
+        fileName = ControlCharacters.Remove(fileName);
         var hash = Convert.ToHexStringLower(SHA256.HashData(content));
         var read = ImportCsv.Read(content);
         var now = clock.GetUtcNow();
