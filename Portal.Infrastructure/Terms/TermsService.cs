@@ -91,6 +91,8 @@ public sealed class TermsService(IDbContextFactory<PortalDbContext> contexts, Ti
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         var acceptances = db.TermsAcceptances.AsNoTracking();
+        // A search box's text: control characters (PostgreSQL refuses NUL) are dropped, as the pages' filter boxes do.
+        search = Domain.Common.ControlCharacters.Remove(search);
         if (!string.IsNullOrWhiteSpace(search))
         {
             var pattern = $"%{Like.Escape(search.Trim())}%";

@@ -104,6 +104,18 @@ public sealed class TermsTests : MigratedDatabaseTest
         Assert.Equal([2, 1], byUsername.Select(r => r.Version));
     }
 
+    [Fact]
+    public async Task AcceptancesAsync_SearchWithNul_SearchesWithoutTheControlCharacter()
+    {
+        var terms = new TermsService(Database.ContextFactory(), new ManualClock(Now));
+        await terms.AcceptAsync(await AccountAsync("nulsearch"), 1, null, CancellationToken.None);
+
+        var (rows, total) = await terms.AcceptancesAsync(null, "nul\0search", 0, 10, CancellationToken.None);
+
+        Assert.Equal(1, total);
+        Assert.Equal("nulsearch", Assert.Single(rows).Username);
+    }
+
     [Theory]
     [InlineData("<script>alert(1)</script>", "&lt;script&gt;")]
     [InlineData("[click](javascript:alert(1))", "href=\"#\"")]
