@@ -55,10 +55,10 @@ public sealed partial class LdapDirectory : IPasswordChanger
             dn = entry.DistinguishedName;
         }
 
-        using var connection = Connect();
+        LdapConnection connection;
         try
         {
-            Bind(connection, new NetworkCredential(dn, currentPassword));
+            connection = ConnectAndBind(new NetworkCredential(dn, currentPassword));
         }
         catch (LdapException e) when (e.ErrorCode == 49)
         {
@@ -75,6 +75,7 @@ public sealed partial class LdapDirectory : IPasswordChanger
             throw new DirectoryUnavailableException($"LDAP bind failed: {e.Message} ({e.ErrorCode})", e);
         }
 
+        using var bound = connection;
         var request = new ExtendedRequest(PasswordModifyOid, PasswordModifyRequestValue(currentPassword, newPassword));
         // Asks the server to say which of its rules a refused password broke (a response control on the error).
         request.Controls.Add(new DirectoryControl(PasswordPolicyControlOid, null, false, true));

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.DirectoryServices.Protocols;
 using System.Globalization;
 using System.Net;
@@ -75,31 +76,28 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
             return new DirectoryAuthentication.Refused(SignInRefusal.Locked, lockBefore.Until);
         }
 
-        using (var connection = Connect())
+        try
         {
-            try
-            {
-                Bind(connection, new NetworkCredential(entry.DistinguishedName, password));
-            }
-            catch (LdapException e) when (e.ErrorCode == 49)
-            {
-                // Wrong password, locked and disabled all answer 49; only the service account can tell them apart.
-                // A lock now is this failure's doing (the last one ppolicy allowed) or came meanwhile.
-                var lockAfter = FindSingleEntry(service, username.Value) is { } now ? LockOf(service, now) : null;
-                return lockAfter is { Until: null }
-                    ? new DirectoryAuthentication.Refused(SignInRefusal.Locked)
-                    : new DirectoryAuthentication.Refused(SignInRefusal.InvalidCredentials, lockAfter?.Until);
-            }
-            catch (DirectoryOperationException e)
-            {
-                // Codes such as 53 (unwilling) or 34 (invalid DN) come without a response: a refusal, not an outage.
-                LogBindRefused(logger, username.Value, e.Message);
-                return new DirectoryAuthentication.Refused(SignInRefusal.InvalidCredentials);
-            }
-            catch (LdapException e)
-            {
-                throw new DirectoryUnavailableException($"LDAP bind failed: {e.Message} ({e.ErrorCode})", e);
-            }
+            ConnectAndBind(new NetworkCredential(entry.DistinguishedName, password)).Dispose();
+        }
+        catch (LdapException e) when (e.ErrorCode == 49)
+        {
+            // Wrong password, locked and disabled all answer 49; only the service account can tell them apart.
+            // A lock now is this failure's doing (the last one ppolicy allowed) or came meanwhile.
+            var lockAfter = FindSingleEntry(service, username.Value) is { } now ? LockOf(service, now) : null;
+            return lockAfter is { Until: null }
+                ? new DirectoryAuthentication.Refused(SignInRefusal.Locked)
+                : new DirectoryAuthentication.Refused(SignInRefusal.InvalidCredentials, lockAfter?.Until);
+        }
+        catch (DirectoryOperationException e)
+        {
+            // Codes such as 53 (unwilling) or 34 (invalid DN) come without a response: a refusal, not an outage.
+            LogBindRefused(logger, username.Value, e.Message);
+            return new DirectoryAuthentication.Refused(SignInRefusal.InvalidCredentials);
+        }
+        catch (LdapException e)
+        {
+            throw new DirectoryUnavailableException($"LDAP bind failed: {e.Message} ({e.ErrorCode})", e);
         }
         return new DirectoryAuthentication.Succeeded(ToUser(service, username, entry));
     }
@@ -173,24 +171,61 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
 
     private LdapConnection ConnectAsService()
     {
-        var connection = Connect();
         try
         {
-            Bind(connection, new NetworkCredential(_options.ServiceDn, _options.ServicePassword));
-            return connection;
+            return ConnectAndBind(new NetworkCredential(_options.ServiceDn, _options.ServicePassword));
         }
         catch (Exception e) when (e is LdapException or DirectoryOperationException)
         {
-            connection.Dispose();
             throw new DirectoryUnavailableException(
                 $"The portal's LDAP service account could not bind to {Endpoint}: {e.Message}", e);
         }
-        catch (DirectoryUnavailableException)
+    }
+
+    /// <summary>The pauses before setting up a connection again that broke while it was being set up.</summary>
+    private static readonly TimeSpan[] ReconnectDelays = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(400)];
+
+    /// <summary>A setup that failed faster than this was refused or dropped, not timed out.</summary>
+    private static readonly TimeSpan QuickFailure = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// A new connection, protected as configured and bound with <paramref name="credential"/>. A connection that the
+    /// server drops or refuses at once while it is being set up (81 server down, 91 connect error, seen now and then
+    /// under load on a busy slapd) is set up again, twice at most: one dropped connection must not fail a sign-in or a
+    /// job step. A setup that timed out is not repeated (the time is already spent), nor a refused credential (49).
+    /// Nothing is sent twice that the directory acted on: a bind either completed (and its answer came back) or not.
+    /// </summary>
+    private LdapConnection ConnectAndBind(NetworkCredential credential)
+    {
+        for (var attempt = 1; ; attempt++)
         {
-            connection.Dispose();
-            throw;
+            var started = Stopwatch.GetTimestamp();
+            var connection = Connect();
+            try
+            {
+                Bind(connection, credential);
+                return connection;
+            }
+            catch (Exception e) when (attempt <= ReconnectDelays.Length && IsConnectionLost(e) && Stopwatch.GetElapsedTime(started) < QuickFailure)
+            {
+                connection.Dispose();
+                LogReconnecting(logger, Endpoint, attempt, Describe(e.InnerException ?? e));
+                Thread.Sleep(ReconnectDelays[attempt - 1]);
+            }
+            catch
+            {
+                connection.Dispose();
+                throw;
+            }
         }
     }
+
+    private static bool IsConnectionLost(Exception e) =>
+        (e as LdapException ?? e.InnerException as LdapException)?.ErrorCode is ServerDown or ConnectError;
+
+    private const int ServerDown = 81;
+
+    private const int ConnectError = 91;
 
     /// <summary>Where the portal connects, as a URI, e.g. <c>ldap://127.0.0.1:389 (StartTLS)</c>.</summary>
     private string Endpoint => _options.Security switch
@@ -281,6 +316,9 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
 
     [LoggerMessage(Level = LogLevel.Error, Message = "More than one LDAP entry has uid {Uid} ({Count}); sign-in refused")]
     private static partial void LogAmbiguousUid(ILogger logger, string uid, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "LDAP connection to {Endpoint} lost while it was set up (attempt {Attempt}): {Reason}; connecting again")]
+    private static partial void LogReconnecting(ILogger logger, string endpoint, int attempt, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "LDAP bind for {Uid} refused: {Reason}")]
     private static partial void LogBindRefused(ILogger logger, string uid, string reason);

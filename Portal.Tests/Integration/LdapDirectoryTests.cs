@@ -58,6 +58,30 @@ public sealed class LdapDirectoryTests
     }
 
     [Fact]
+    public async Task AuthenticateAsync_FirstTwoConnectionsDroppedAtOnce_ConnectsAgainAndSignsIn()
+    {
+        var env = TestEnvironment.Current;
+        // The service account's connection is dropped twice, then gets through; the person's own bind connects at once.
+        await using var proxy = new DroppingTcpProxy(env.LdapPort, drop: 2);
+
+        var outcome = await LdapTestUsers.Directory(proxy.Port).AuthenticateAsync(Username.Parse(env.AdminUsername), env.AdminPassword, CancellationToken.None);
+
+        Assert.Equal(Role.Admin, Assert.IsType<DirectoryAuthentication.Succeeded>(outcome).User.Role);
+        Assert.Equal(4, proxy.Accepted);
+    }
+
+    [Fact]
+    public async Task CheckAvailableAsync_EveryConnectionDroppedAtOnce_UnavailableAfterThreeTries()
+    {
+        await using var proxy = new DroppingTcpProxy(TestEnvironment.Current.LdapPort, drop: int.MaxValue);
+
+        var error = await Assert.ThrowsAsync<DirectoryUnavailableException>(() => LdapTestUsers.Directory(proxy.Port).CheckAvailableAsync(CancellationToken.None));
+
+        Assert.Contains("no credential was sent", error.Message, StringComparison.Ordinal);
+        Assert.Equal(3, proxy.Accepted);
+    }
+
+    [Fact]
     public async Task AuthenticateAsync_UserInNoPortalGroup_SucceedsAsStudent()
     {
         var uid = LdapTestUsers.UniqueUsername();

@@ -106,8 +106,26 @@ public static class LdapTestUsers
         return response.Entries[0].Attributes["pwdAccountLockedTime"]?.GetValues(typeof(string)) is { Length: > 0 } values ? (string)values[0] : null;
     }
 
-    /// <summary>The test slapd's rootdn, over StartTLS with the test CA like the portal.</summary>
+    /// <summary>
+    /// The test slapd's rootdn, over StartTLS with the test CA like the portal; set up again (twice at most) when the
+    /// connection is dropped at once while being set up, as the portal does (LdapDirectory.ConnectAndBind).
+    /// </summary>
     private static LdapConnection ConnectAsRoot()
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return ConnectAsRootOnce();
+            }
+            catch (LdapException e) when (attempt < 3 && e.ErrorCode is 81 or 91)
+            {
+                Thread.Sleep(TimeSpan.FromMilliseconds(100 * attempt));
+            }
+        }
+    }
+
+    private static LdapConnection ConnectAsRootOnce()
     {
         var env = TestEnvironment.Current;
         var connection = new LdapConnection(new LdapDirectoryIdentifier(env.LdapHost, env.LdapPort)) { AuthType = AuthType.Anonymous };
