@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
-using Portal.Domain.Audit;
 using Portal.Domain.Onboarding;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
 
 namespace Portal.Infrastructure.Onboarding;
@@ -67,8 +67,8 @@ public sealed class CredentialService(IDbContextFactory<PortalDbContext> context
             return new RevealResult.NotReady();
         }
         var protectedPassword = link.Reveal(now);
-        db.AuditEvents.Add(AuditEvent.Record(now, link.Username.Value, "account.credentials-revealed",
-            link.ApplicationId is { } applicationId ? ProvisioningService.ApplicationTarget(applicationId) : link.Username.Value, "{}", sourceAddress));
+        AuditLog.Stage(db, new AuditActor(link.Username.Value, sourceAddress), "account.credentials-revealed",
+            link.ApplicationId is { } applicationId ? ProvisioningService.ApplicationTarget(applicationId) : link.Username.Value, null, now);
         try
         {
             await db.SaveChangesAsync(cancellationToken);

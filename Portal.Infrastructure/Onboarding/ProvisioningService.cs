@@ -1,12 +1,11 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
-using Portal.Domain.Audit;
 using Portal.Domain.Onboarding;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Persistence;
 
@@ -231,9 +230,9 @@ public sealed partial class ProvisioningService(
         }
     }
 
+    /// <summary>Provisioning is the system's work, recorded in the application's history.</summary>
     private void Audit(PortalDbContext db, AccountApplication application, string action, object data) =>
-        db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), AuditEvent.System, action, ApplicationTarget(application.Id),
-            JsonSerializer.Serialize(data), null));
+        AuditLog.Stage(db, AuditActor.System, action, ApplicationTarget(application.Id), data, clock.GetUtcNow());
 
     /// <summary>The audit target of an application; its history is every event with this target.</summary>
     public static string ApplicationTarget(Guid id) => $"application:{id}";

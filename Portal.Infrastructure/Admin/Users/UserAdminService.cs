@@ -1,5 +1,4 @@
 using System.Text;
-using System.Text.Json;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -407,9 +406,8 @@ public sealed class UserAdminService(
         {
             return new QuotaSaveResult.Invalid(QuotaRefusal.Other, e.Message, Detail: e.Message);
         }
-        db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), actor.Name, "admin.user.quota", username.Value,
-            JsonSerializer.Serialize(new { fromVersion, version = row.Version, plan = planName, edit.CpuCores, edit.MemoryGiB, edit.StorageGiB, edit.GpuCount, gpuModel }),
-            actor.SourceAddress));
+        AuditLog.Stage(db, actor, "admin.user.quota", username.Value,
+            new { fromVersion, version = row.Version, plan = planName, edit.CpuCores, edit.MemoryGiB, edit.StorageGiB, edit.GpuCount, gpuModel }, clock.GetUtcNow());
         try
         {
             await db.SaveChangesAsync(ct);
@@ -492,7 +490,7 @@ public sealed class UserAdminService(
         {
             return refused;
         }
-        db.AuditEvents.Add(AuditEvent.Record(now, actor.Name, action, username.Value, JsonSerializer.Serialize(auditData), actor.SourceAddress));
+        AuditLog.Stage(db, actor, action, username.Value, auditData, now);
         await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
         await jobs.SyncSoonAsync(username, ct);
