@@ -1,7 +1,5 @@
 using System.Text;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Audit;
@@ -111,9 +109,8 @@ public sealed class UserAdminService(
     QuotaService quotas,
     ServerService servers,
     IUserAdministrationTrigger jobs,
-    IDataProtectionProvider dataProtection,
+    CredentialIssuer credentials,
     IMailDispatchTrigger mail,
-    IOptions<OnboardingOptions> onboarding,
     TimeProvider clock)
 {
     public const int AuditTrailLimit = 100;
@@ -332,12 +329,7 @@ public sealed class UserAdminService(
             {
                 link.Supersede(now);
             }
-            var token = SecretTokens.NewToken();
-            var protector = dataProtection.CreateProtector(ProvisioningService.PasswordProtectionPurpose);
-            var issued = CredentialLink.IssueReset(username, SecretTokens.Hash(token), protector.Protect(SecretTokens.NewPassword()), now);
-            db.CredentialLinks.Add(issued);
-            OutboxMailer.Stage(db, UserAdminMails.PasswordReset(email, account, onboarding.Value.Link($"/welcome/{token}"), issued.ExpiresAt),
-                $"password-reset:{issued.Id}", now);
+            credentials.IssueReset(db, account, email, now);
             account.RequestDirectoryChange(now);
             return null;
         }, new { }, ct);

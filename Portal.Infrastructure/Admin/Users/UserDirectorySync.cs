@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 using Portal.Domain.Accounts;
@@ -20,7 +19,7 @@ public sealed partial class UserDirectorySync(
     IDbContextFactory<PortalDbContext> contexts,
     IDirectoryAdministration directory,
     ServerService servers,
-    IDataProtectionProvider dataProtection,
+    CredentialIssuer credentials,
     TimeProvider clock,
     ILogger<UserDirectorySync> logger)
 {
@@ -118,7 +117,7 @@ public sealed partial class UserDirectorySync(
         {
             return false;
         }
-        var password = dataProtection.CreateProtector(ProvisioningService.PasswordProtectionPurpose).Unprotect(link.ProtectedPassword!);
+        var password = credentials.Unprotect(link.ProtectedPassword!);
         await directory.ResetPasswordAsync(username, password, cancellationToken);
         link.MarkPasswordSet(now);
         await db.SaveChangesAsync(cancellationToken);
