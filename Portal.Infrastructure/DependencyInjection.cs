@@ -85,6 +85,7 @@ public static class DependencyInjection
         services.AddSingleton<TermsService>();
         services.AddSingleton<ApplicationService>();
         services.AddSingleton<ReviewService>();
+        services.AddSingleton<CredentialIssuer>();
         services.AddSingleton<CredentialService>();
         services.AddSingleton<ProvisioningService>();
         services.AddSingleton<IProvisioningTrigger, QuartzProvisioningTrigger>();

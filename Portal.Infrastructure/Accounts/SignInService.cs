@@ -69,7 +69,7 @@ public sealed partial class SignInService(
 {
     public async Task<SignInResult> SignInAsync(string? username, string? password, string? sourceAddress, CancellationToken cancellationToken)
     {
-        var anonymous = new AuditActor(Domain.Audit.AuditEvent.Anonymous, sourceAddress);
+        var anonymous = AuditActor.Anonymous(sourceAddress);
         if (string.IsNullOrWhiteSpace(username) || string.IsNullOrEmpty(password))
         {
             return new SignInResult.Failed(SignInFailure.MissingCredentials);

@@ -1,9 +1,8 @@
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
 using Portal.Domain.Announcements;
-using Portal.Domain.Audit;
 using Portal.Domain.Common;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
 
 namespace Portal.Infrastructure.Announcements;
@@ -93,7 +92,7 @@ public sealed class AnnouncementService(IDbContextFactory<PortalDbContext> conte
         var announcement = Announcement.Create(severity, textEn, textJa, startsAt, endsAt, admin, now);
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         db.Announcements.Add(announcement);
-        db.AuditEvents.Add(Audit(now, admin, "admin.announcement.create", announcement.Id, Describe(announcement), sourceAddress));
+        AuditLog.Stage(db, new AuditActor(admin.Value, sourceAddress), "admin.announcement.create", $"announcement:{announcement.Id}", Describe(announcement), now);
         await db.SaveChangesAsync(cancellationToken);
         Invalidate();
         return announcement;
@@ -117,7 +116,7 @@ public sealed class AnnouncementService(IDbContextFactory<PortalDbContext> conte
         }
         var now = clock.GetUtcNow();
         db.Announcements.Remove(announcement);
-        db.AuditEvents.Add(Audit(now, admin, "admin.announcement.delete", id, Describe(announcement), sourceAddress));
+        AuditLog.Stage(db, new AuditActor(admin.Value, sourceAddress), "admin.announcement.delete", $"announcement:{id}", Describe(announcement), now);
         return await CommitAsync(db, cancellationToken);
     }
 
@@ -144,8 +143,8 @@ public sealed class AnnouncementService(IDbContextFactory<PortalDbContext> conte
         {
             return AnnouncementChangeResult.NotAllowed;
         }
-        db.AuditEvents.Add(AuditEvent.Record(now, admin.Value, enabled ? "admin.maintenance.on" : "admin.maintenance.off", "maintenance",
-            JsonSerializer.Serialize(new { enabled, messageEn = mode.MessageEn, messageJa = mode.MessageJa }), sourceAddress));
+        AuditLog.Stage(db, new AuditActor(admin.Value, sourceAddress), enabled ? "admin.maintenance.on" : "admin.maintenance.off", "maintenance",
+            new { enabled, messageEn = mode.MessageEn, messageJa = mode.MessageJa }, now);
         return await CommitAsync(db, cancellationToken);
     }
 
@@ -171,15 +170,12 @@ public sealed class AnnouncementService(IDbContextFactory<PortalDbContext> conte
         {
             return AnnouncementChangeResult.NotAllowed;
         }
-        db.AuditEvents.Add(Audit(now, admin, action, id, Describe(announcement), sourceAddress));
+        AuditLog.Stage(db, new AuditActor(admin.Value, sourceAddress), action, $"announcement:{id}", Describe(announcement), now);
         return await CommitAsync(db, cancellationToken);
     }
 
     private static object Describe(Announcement a) =>
         new { severity = a.Severity.ToString(), textEn = a.TextEn, textJa = a.TextJa, startsAt = a.StartsAt, endsAt = a.EndsAt };
-
-    private static AuditEvent Audit(DateTimeOffset at, Username admin, string action, Guid id, object data, string? sourceAddress) =>
-        AuditEvent.Record(at, admin.Value, action, $"announcement:{id}", JsonSerializer.Serialize(data), sourceAddress);
 
     /// <summary>Saves; someone else's change in between is a conflict (nothing written). The banner cache is dropped on success.</summary>
     private async Task<AnnouncementChangeResult> CommitAsync(PortalDbContext db, CancellationToken cancellationToken)

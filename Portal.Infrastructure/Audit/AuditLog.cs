@@ -9,17 +9,34 @@ namespace Portal.Infrastructure.Audit;
 public sealed record AuditActor(string Name, string? SourceAddress)
 {
     public static AuditActor System { get; } = new(AuditEvent.System, null);
+
+    /// <summary>Someone not signed in (an applicant, a failed sign-in), known only by where they came from.</summary>
+    public static AuditActor Anonymous(string? sourceAddress) => new(AuditEvent.Anonymous, sourceAddress);
 }
 
 /// <summary>Writes audit events. Callers pass details as an object; it is stored as JSON and must never hold a secret.</summary>
 public sealed class AuditLog(IDbContextFactory<PortalDbContext> contexts, TimeProvider clock)
 {
+    /// <summary>Records an event on its own, committed at once: for what has no state change of its own to commit with.</summary>
     public async Task RecordAsync(AuditActor actor, string action, string? target, object? data, CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), actor.Name, action, target,
-            JsonSerializer.Serialize(data ?? new { }), actor.SourceAddress));
+        Stage(db, actor, action, target, data, clock.GetUtcNow());
         await db.SaveChangesAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Adds the event to <paramref name="db"/> without saving, so that it commits (or not) together with the change
+    /// it records, in the caller's <c>SaveChanges</c> or transaction: no change without its record, and no record of
+    /// a change that was rolled back. <paramref name="data"/> null is stored as <c>{}</c>.
+    /// </summary>
+    public static AuditEvent Stage(PortalDbContext db, AuditActor actor, string action, string? target, object? data, DateTimeOffset at)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(actor);
+        var audit = AuditEvent.Record(at, actor.Name, action, target, JsonSerializer.Serialize(data ?? new { }), actor.SourceAddress);
+        db.AuditEvents.Add(audit);
+        return audit;
     }
 
     /// <summary>One page of events, newest first, filtered in the database.</summary>

@@ -1,10 +1,9 @@
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
-using Portal.Domain.Audit;
 using Portal.Domain.Onboarding;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Terms;
@@ -121,9 +120,8 @@ public sealed class ApplicationService(
             OutboxMailer.Stage(db, OnboardingMails.StaffNotice(staff, application, options.Value.Link($"/review/{application.Id}")),
                 $"staff-notice:{application.Id}:{staff.Value}", now);
         }
-        db.AuditEvents.Add(AuditEvent.Record(now, AuditEvent.Anonymous, "application.submitted", ProvisioningService.ApplicationTarget(application.Id),
-            JsonSerializer.Serialize(new { username = form.DesiredUsername.Value, email = form.Email.Value, department = form.Department, checkedAgainstDirectory }),
-            sourceAddress));
+        AuditLog.Stage(db, AuditActor.Anonymous(sourceAddress), "application.submitted", ProvisioningService.ApplicationTarget(application.Id),
+            new { username = form.DesiredUsername.Value, email = form.Email.Value, department = form.Department, checkedAgainstDirectory }, now);
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -170,8 +168,8 @@ public sealed class ApplicationService(
             return WithdrawResult.AlreadyDecided;
         }
         application.Withdraw(clock.GetUtcNow());
-        db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), AuditEvent.Anonymous, "application.withdrawn",
-            ProvisioningService.ApplicationTarget(application.Id), "{}", sourceAddress));
+        AuditLog.Stage(db, AuditActor.Anonymous(sourceAddress), "application.withdrawn",
+            ProvisioningService.ApplicationTarget(application.Id), null, clock.GetUtcNow());
         try
         {
             await db.SaveChangesAsync(cancellationToken);

@@ -1,7 +1,6 @@
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
-using Portal.Domain.Audit;
 using Portal.Domain.Onboarding;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
 
 namespace Portal.Infrastructure.Onboarding;
@@ -26,7 +25,7 @@ public abstract record RevealResult
 }
 
 /// <summary>The one-time link of a new account: shows the username and initial password once, then never again.</summary>
-public sealed class CredentialService(IDbContextFactory<PortalDbContext> contexts, IDataProtectionProvider dataProtection, TimeProvider clock)
+public sealed class CredentialService(IDbContextFactory<PortalDbContext> contexts, CredentialIssuer credentials, TimeProvider clock)
 {
     /// <summary>What the link would show, without using it up (mail scanners follow links; only a click reveals).</summary>
     public async Task<RevealResult> PeekAsync(string? token, CancellationToken cancellationToken)
@@ -67,8 +66,8 @@ public sealed class CredentialService(IDbContextFactory<PortalDbContext> context
             return new RevealResult.NotReady();
         }
         var protectedPassword = link.Reveal(now);
-        db.AuditEvents.Add(AuditEvent.Record(now, link.Username.Value, "account.credentials-revealed",
-            link.ApplicationId is { } applicationId ? ProvisioningService.ApplicationTarget(applicationId) : link.Username.Value, "{}", sourceAddress));
+        AuditLog.Stage(db, new AuditActor(link.Username.Value, sourceAddress), "account.credentials-revealed",
+            link.ApplicationId is { } applicationId ? ProvisioningService.ApplicationTarget(applicationId) : link.Username.Value, null, now);
         try
         {
             await db.SaveChangesAsync(cancellationToken);
@@ -77,7 +76,7 @@ public sealed class CredentialService(IDbContextFactory<PortalDbContext> context
         {
             return new RevealResult.AlreadyUsed(now);
         }
-        var password = dataProtection.CreateProtector(ProvisioningService.PasswordProtectionPurpose).Unprotect(protectedPassword);
+        var password = credentials.Unprotect(protectedPassword);
         return new RevealResult.Revealed(link.Username.Value, password, IsReset: link.ApplicationId is null);
     }
 

@@ -1,12 +1,9 @@
-using System.Text.Json;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
-using Portal.Domain.Audit;
 using Portal.Domain.Onboarding;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Persistence;
 
@@ -46,19 +43,15 @@ public sealed partial class ProvisioningService(
     IDbContextFactory<PortalDbContext> contexts,
     NpgsqlDataSource dataSource,
     IDirectoryProvisioning directory,
-    IDataProtectionProvider dataProtection,
+    CredentialIssuer credentials,
     IMailDispatchTrigger mail,
-    IOptions<OnboardingOptions> options,
     TimeProvider clock,
     ILogger<ProvisioningService> logger)
 {
-    public const string PasswordProtectionPurpose = "Portal.Onboarding.InitialPassword";
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(10);
 
     /// <summary>Called after each step; tests use it to stop a run half-way, as a killed node would.</summary>
     public Func<ProvisioningStep, Guid, CancellationToken, Task>? AfterStep { get; set; }
-
-    private IDataProtector Protector => dataProtection.CreateProtector(PasswordProtectionPurpose);
 
     /// <summary>Provisions every approved application whose next attempt is due; returns how many it finished.</summary>
     public async Task<int> ProvisionDueAsync(CancellationToken cancellationToken)
@@ -147,7 +140,7 @@ public sealed partial class ProvisioningService(
         // 4. The initial password into LDAP (an admin reset, so pwdReset is set); repeated until recorded.
         if (link.PasswordSetAt is null)
         {
-            await directory.SetInitialPasswordAsync(username, Protector.Unprotect(link.ProtectedPassword!), cancellationToken);
+            await directory.SetInitialPasswordAsync(username, credentials.Unprotect(link.ProtectedPassword!), cancellationToken);
             await using var db = await contexts.CreateDbContextAsync(cancellationToken);
             db.Attach(link);
             link.MarkPasswordSet(clock.GetUtcNow());
@@ -187,13 +180,7 @@ public sealed partial class ProvisioningService(
         {
             return existing;
         }
-        var now = clock.GetUtcNow();
-        var token = SecretTokens.NewToken();
-        var link = CredentialLink.Issue(application.Id, application.DesiredUsername, SecretTokens.Hash(token),
-            Protector.Protect(SecretTokens.NewPassword()), now);
-        db.CredentialLinks.Add(link);
-        OutboxMailer.Stage(db, OnboardingMails.Credentials(application, options.Value.Link($"/welcome/{token}"), link.ExpiresAt),
-            $"credentials:{application.Id}", now);
+        var link = credentials.IssueInitial(db, application, clock.GetUtcNow());
         Audit(db, application, "application.credentials-issued", new { expiresAt = link.ExpiresAt });
         await db.SaveChangesAsync(cancellationToken);
         return link;
@@ -231,9 +218,9 @@ public sealed partial class ProvisioningService(
         }
     }
 
+    /// <summary>Provisioning is the system's work, recorded in the application's history.</summary>
     private void Audit(PortalDbContext db, AccountApplication application, string action, object data) =>
-        db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), AuditEvent.System, action, ApplicationTarget(application.Id),
-            JsonSerializer.Serialize(data), null));
+        AuditLog.Stage(db, AuditActor.System, action, ApplicationTarget(application.Id), data, clock.GetUtcNow());
 
     /// <summary>The audit target of an application; its history is every event with this target.</summary>
     public static string ApplicationTarget(Guid id) => $"application:{id}";

@@ -1,9 +1,9 @@
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
 using Portal.Domain.Audit;
 using Portal.Domain.Common;
 using Portal.Domain.Onboarding;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Persistence;
 
@@ -193,8 +193,8 @@ public sealed class ReviewService(
             }
             var now = clock.GetUtcNow();
             application.RetryProvisioningNow(now);
-            db.AuditEvents.Add(AuditEvent.Record(now, admin.Value, "application.provisioning-retried",
-                ProvisioningService.ApplicationTarget(id), "{}", sourceAddress));
+            AuditLog.Stage(db, new AuditActor(admin.Value, sourceAddress), "application.provisioning-retried",
+                ProvisioningService.ApplicationTarget(id), null, now);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
@@ -247,8 +247,7 @@ public sealed class ReviewService(
         }
         var now = clock.GetUtcNow();
         decide(db, application, now);
-        db.AuditEvents.Add(AuditEvent.Record(now, reviewer.Value, action, ProvisioningService.ApplicationTarget(id),
-            JsonSerializer.Serialize(data ?? new { }), sourceAddress));
+        AuditLog.Stage(db, new AuditActor(reviewer.Value, sourceAddress), action, ProvisioningService.ApplicationTarget(id), data, now);
         try
         {
             await db.SaveChangesAsync(cancellationToken);

@@ -1,9 +1,8 @@
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
-using Portal.Domain.Audit;
 using Portal.Domain.Common;
 using Portal.Domain.Servers;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
 
 namespace Portal.Infrastructure.Servers;
@@ -227,8 +226,8 @@ public sealed partial class ServerReconciler(
         server.MarkRunning(url, now);
         var session = server.CurrentSessionId is { } id ? await db.ServerSessions.SingleOrDefaultAsync(s => s.Id == id, cancellationToken) : null;
         session?.Ready(now);
-        db.AuditEvents.Add(AuditEvent.Record(now, AuditEvent.System, "server.running", $"server:{server.Username}",
-            JsonSerializer.Serialize(new { seconds = session?.SpawnDuration?.TotalSeconds }), null));
+        AuditLog.Stage(db, AuditActor.System, "server.running", $"server:{server.Username}",
+            new { seconds = session?.SpawnDuration?.TotalSeconds }, now);
         await db.SaveChangesAsync(cancellationToken);
         await changes.PublishAsync(server.Username.Value, cancellationToken);
     }
@@ -250,8 +249,7 @@ public sealed partial class ServerReconciler(
         {
             db.GpuAssignments.RemoveRange(await db.GpuAssignments.Where(g => g.ServerId == serverId).ToListAsync(cancellationToken));
         }
-        db.AuditEvents.Add(AuditEvent.Record(now, AuditEvent.System, action, $"server:{server.Username}",
-            JsonSerializer.Serialize(new { reason }), null));
+        AuditLog.Stage(db, AuditActor.System, action, $"server:{server.Username}", new { reason }, now);
         await db.SaveChangesAsync(cancellationToken);
         await changes.PublishAsync(server.Username.Value, cancellationToken);
     }

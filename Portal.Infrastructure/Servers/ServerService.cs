@@ -1,11 +1,11 @@
 using System.Data;
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Audit;
 using Portal.Domain.Servers;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
 
 namespace Portal.Infrastructure.Servers;
@@ -83,8 +83,8 @@ public sealed class ServerService(
         if (requesterRole != Role.Admin && await InMaintenanceAsync(cancellationToken))
         {
             await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-            db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), username.Value, "server.start-refused", $"server:{username}",
-                JsonSerializer.Serialize(new { reason = "maintenance", role = requesterRole.ToString() }), sourceAddress));
+            AuditLog.Stage(db, new AuditActor(username.Value, sourceAddress), "server.start-refused", $"server:{username}",
+                new { reason = "maintenance", role = requesterRole.ToString() }, clock.GetUtcNow());
             await db.SaveChangesAsync(cancellationToken);
             return ServerRequestResult.Maintenance;
         }
@@ -126,8 +126,8 @@ public sealed class ServerService(
                 db.GpuAssignments.Add(new GpuAssignment { GpuIndex = gpu.Index, ServerId = server.Id, AssignedAt = now });
             }
             db.ServerSessions.Add(ServerSession.Open(server, picked.Count));
-            db.AuditEvents.Add(AuditEvent.Record(now, username.Value, "server.start-requested", $"server:{username}",
-                JsonSerializer.Serialize(new { backend = server.Backend, cuda = cudaToolkit, gpus = picked.Select(g => g.Index) }), sourceAddress));
+            AuditLog.Stage(db, new AuditActor(username.Value, sourceAddress), "server.start-requested", $"server:{username}",
+                new { backend = server.Backend, cuda = cudaToolkit, gpus = picked.Select(g => g.Index) }, now);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
@@ -168,7 +168,7 @@ public sealed class ServerService(
                 // A failed server: nothing runs, so release what it held right here.
                 await db.GpuAssignments.Where(g => g.ServerId == server.Id).ExecuteDeleteAsync(cancellationToken);
             }
-            db.AuditEvents.Add(AuditEvent.Record(now, actor, "server.stop-requested", $"server:{username}", "{}", sourceAddress));
+            AuditLog.Stage(db, new AuditActor(actor, sourceAddress), "server.stop-requested", $"server:{username}", null, now);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);
@@ -213,8 +213,8 @@ public sealed class ServerService(
         }
         var restarting = server.Observed == ServerState.Running;
         server.SwitchToolkit(toolkit.Version, now);
-        db.AuditEvents.Add(AuditEvent.Record(now, username.Value, "server.toolkit-switched", $"server:{username}",
-            JsonSerializer.Serialize(new { version = toolkit.Version, restarting }), sourceAddress));
+        AuditLog.Stage(db, new AuditActor(username.Value, sourceAddress), "server.toolkit-switched", $"server:{username}",
+            new { version = toolkit.Version, restarting }, now);
         try
         {
             await db.SaveChangesAsync(cancellationToken);

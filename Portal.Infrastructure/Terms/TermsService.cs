@@ -1,9 +1,8 @@
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 using Portal.Domain.Accounts;
-using Portal.Domain.Audit;
 using Portal.Domain.Terms;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
 
 namespace Portal.Infrastructure.Terms;
@@ -53,7 +52,7 @@ public sealed class TermsService(IDbContextFactory<PortalDbContext> contexts, Ti
         if (!await db.TermsAcceptances.AnyAsync(a => a.Username == username && a.Version == version, cancellationToken))
         {
             db.TermsAcceptances.Add(TermsAcceptance.Record(username, version, now, sourceAddress));
-            db.AuditEvents.Add(AuditEvent.Record(now, username.Value, "terms.accepted", $"terms:{version}", JsonSerializer.Serialize(new { version }), sourceAddress));
+            AuditLog.Stage(db, new AuditActor(username.Value, sourceAddress), "terms.accepted", $"terms:{version}", new { version }, now);
         }
         try
         {
@@ -72,8 +71,8 @@ public sealed class TermsService(IDbContextFactory<PortalDbContext> contexts, Ti
         var latest = await db.TermsVersions.OrderByDescending(t => t.Version).FirstOrDefaultAsync(cancellationToken);
         var next = TermsVersion.Publish(latest, publisher, textEn, textJa, clock.GetUtcNow());
         db.TermsVersions.Add(next);
-        db.AuditEvents.Add(AuditEvent.Record(next.PublishedAt, publisher.Value, "terms.published", $"terms:{next.Version}",
-            JsonSerializer.Serialize(new { version = next.Version }), sourceAddress));
+        AuditLog.Stage(db, new AuditActor(publisher.Value, sourceAddress), "terms.published", $"terms:{next.Version}",
+            new { version = next.Version }, next.PublishedAt);
         await db.SaveChangesAsync(cancellationToken);
         _cached = null;
         return next;

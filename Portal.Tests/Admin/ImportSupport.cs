@@ -1,5 +1,6 @@
 using System.Text;
 using Portal.Domain.Accounts;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Onboarding.Import;
 using Portal.Tests.Support;
 
@@ -11,7 +12,8 @@ public sealed class ImportSupport
     public ImportSupport(TestDatabase database, TimeProvider? clock = null)
     {
         Onboarding = new OnboardingServices(database, clock: clock);
-        Import = new ImportService(database.ContextFactory(), LdapTestUsers.Directory(), Onboarding.Trigger, Onboarding.Options, Onboarding.Clock);
+        Import = new ImportService(database.ContextFactory(), LdapTestUsers.Directory(), Onboarding.Trigger, Onboarding.Options,
+            new AuditLog(database.ContextFactory(), Onboarding.Clock), Onboarding.Clock);
     }
 
     public static Username Admin { get; } = Username.Parse("admin");

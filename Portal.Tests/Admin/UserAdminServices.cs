@@ -24,14 +24,15 @@ public sealed class UserAdminServices : IDisposable
         Servers = new ServerServices(database);
         Directory = LdapTestUsers.Directory();
         var onboarding = Microsoft.Extensions.Options.Options.Create(new OnboardingOptions { PublicBaseUrl = "http://portal.test" });
+        var issuer = new CredentialIssuer(DataProtection, onboarding);
         Admin = new UserAdminService(database.ContextFactory(), database.DataSource, Directory, Servers.Quotas, Servers.Servers, Jobs,
-            DataProtection, new NoDispatch(), onboarding, TimeProvider.System);
-        Sync = new UserDirectorySync(database.ContextFactory(), Directory, Servers.Servers, DataProtection, TimeProvider.System,
+            issuer, new NoDispatch(), TimeProvider.System);
+        Sync = new UserDirectorySync(database.ContextFactory(), Directory, Servers.Servers, issuer, TimeProvider.System,
             NullLogger<UserDirectorySync>.Instance);
         SignIn = new SignInService(Directory, database.ContextFactory(), new AuditLog(database.ContextFactory(), TimeProvider.System),
             TimeProvider.System, NullLogger<SignInService>.Instance,
             new SignInThrottle(database.ContextFactory(), TimeProvider.System, Microsoft.Extensions.Options.Options.Create(new SignInThrottleOptions())));
-        Credentials = new CredentialService(database.ContextFactory(), DataProtection, TimeProvider.System);
+        Credentials = new CredentialService(database.ContextFactory(), issuer, TimeProvider.System);
     }
 
     public TestDatabase Database { get; }

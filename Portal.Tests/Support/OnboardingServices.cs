@@ -24,9 +24,10 @@ public sealed class OnboardingServices
         Terms = new TermsService(database.ContextFactory(), Clock);
         Applications = new ApplicationService(database.ContextFactory(), directory, Terms, MailTrigger, Options, Clock);
         Review = new ReviewService(database.ContextFactory(), directory, Trigger, MailTrigger, Clock);
-        Provisioning = new ProvisioningService(database.ContextFactory(), database.DataSource, directory, DataProtection, MailTrigger, Options, Clock,
+        var issuer = new CredentialIssuer(DataProtection, Options);
+        Provisioning = new ProvisioningService(database.ContextFactory(), database.DataSource, directory, issuer, MailTrigger, Clock,
             NullLogger<ProvisioningService>.Instance);
-        Credentials = new CredentialService(database.ContextFactory(), DataProtection, Clock);
+        Credentials = new CredentialService(database.ContextFactory(), issuer, Clock);
     }
 
     public TimeProvider Clock { get; }

@@ -1,8 +1,5 @@
 using System.Text;
-using System.Text.Json;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Audit;
@@ -112,9 +109,8 @@ public sealed class UserAdminService(
     QuotaService quotas,
     ServerService servers,
     IUserAdministrationTrigger jobs,
-    IDataProtectionProvider dataProtection,
+    CredentialIssuer credentials,
     IMailDispatchTrigger mail,
-    IOptions<OnboardingOptions> onboarding,
     TimeProvider clock)
 {
     public const int AuditTrailLimit = 100;
@@ -333,12 +329,7 @@ public sealed class UserAdminService(
             {
                 link.Supersede(now);
             }
-            var token = SecretTokens.NewToken();
-            var protector = dataProtection.CreateProtector(ProvisioningService.PasswordProtectionPurpose);
-            var issued = CredentialLink.IssueReset(username, SecretTokens.Hash(token), protector.Protect(SecretTokens.NewPassword()), now);
-            db.CredentialLinks.Add(issued);
-            OutboxMailer.Stage(db, UserAdminMails.PasswordReset(email, account, onboarding.Value.Link($"/welcome/{token}"), issued.ExpiresAt),
-                $"password-reset:{issued.Id}", now);
+            credentials.IssueReset(db, account, email, now);
             account.RequestDirectoryChange(now);
             return null;
         }, new { }, ct);
@@ -407,9 +398,8 @@ public sealed class UserAdminService(
         {
             return new QuotaSaveResult.Invalid(QuotaRefusal.Other, e.Message, Detail: e.Message);
         }
-        db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), actor.Name, "admin.user.quota", username.Value,
-            JsonSerializer.Serialize(new { fromVersion, version = row.Version, plan = planName, edit.CpuCores, edit.MemoryGiB, edit.StorageGiB, edit.GpuCount, gpuModel }),
-            actor.SourceAddress));
+        AuditLog.Stage(db, actor, "admin.user.quota", username.Value,
+            new { fromVersion, version = row.Version, plan = planName, edit.CpuCores, edit.MemoryGiB, edit.StorageGiB, edit.GpuCount, gpuModel }, clock.GetUtcNow());
         try
         {
             await db.SaveChangesAsync(ct);
@@ -492,7 +482,7 @@ public sealed class UserAdminService(
         {
             return refused;
         }
-        db.AuditEvents.Add(AuditEvent.Record(now, actor.Name, action, username.Value, JsonSerializer.Serialize(auditData), actor.SourceAddress));
+        AuditLog.Stage(db, actor, action, username.Value, auditData, now);
         await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
         await jobs.SyncSoonAsync(username, ct);

@@ -1,9 +1,8 @@
-using System.Text.Json;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging;
 using Portal.Domain.Accounts;
 using Portal.Domain.Audit;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Onboarding;
 using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Servers;
@@ -20,7 +19,7 @@ public sealed partial class UserDirectorySync(
     IDbContextFactory<PortalDbContext> contexts,
     IDirectoryAdministration directory,
     ServerService servers,
-    IDataProtectionProvider dataProtection,
+    CredentialIssuer credentials,
     TimeProvider clock,
     ILogger<UserDirectorySync> logger)
 {
@@ -81,8 +80,7 @@ public sealed partial class UserDirectorySync(
             }
             if (done.Count > 0)
             {
-                db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), AuditEvent.System, "admin.user.directory-updated", username.Value,
-                    JsonSerializer.Serialize(new { done }), null));
+                AuditLog.Stage(db, AuditActor.System, "admin.user.directory-updated", username.Value, new { done }, clock.GetUtcNow());
             }
             await db.SaveChangesAsync(cancellationToken);
             // A wish written while this run worked (status or role changed again) is done by the next run.
@@ -119,7 +117,7 @@ public sealed partial class UserDirectorySync(
         {
             return false;
         }
-        var password = dataProtection.CreateProtector(ProvisioningService.PasswordProtectionPurpose).Unprotect(link.ProtectedPassword!);
+        var password = credentials.Unprotect(link.ProtectedPassword!);
         await directory.ResetPasswordAsync(username, password, cancellationToken);
         link.MarkPasswordSet(now);
         await db.SaveChangesAsync(cancellationToken);
@@ -132,8 +130,8 @@ public sealed partial class UserDirectorySync(
         var account = await db.Accounts.SingleAsync(a => a.Username == username, CancellationToken.None);
         var message = $"{error.GetType().Name}: {error.Message}";
         account.DirectoryChangeFailed(message);
-        db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), AuditEvent.System, "admin.user.directory-failed", username.Value,
-            JsonSerializer.Serialize(new { attempt = account.AdminJobAttempts, error = message }), null));
+        AuditLog.Stage(db, AuditActor.System, "admin.user.directory-failed", username.Value,
+            new { attempt = account.AdminJobAttempts, error = message }, clock.GetUtcNow());
         await db.SaveChangesAsync(CancellationToken.None);
         var backoff = TimeSpan.FromSeconds(Math.Min(MaxBackoff.TotalSeconds, 5 * Math.Pow(2, Math.Min(account.AdminJobAttempts, 10))));
         LogFailed(logger, error, username.Value, account.AdminJobAttempts, backoff.TotalSeconds);

@@ -1,14 +1,13 @@
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Domain.Accounts;
-using Portal.Domain.Audit;
 using Portal.Domain.Common;
 using Portal.Domain.Onboarding;
 using Portal.Domain.Onboarding.Import;
+using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
 
 namespace Portal.Infrastructure.Onboarding.Import;
@@ -57,6 +56,7 @@ public sealed class ImportService(
     IDirectoryProvisioning directory,
     IProvisioningTrigger provisioning,
     IOptions<OnboardingOptions> options,
+    AuditLog audit,
     TimeProvider clock)
 {
     // Any value no other advisory lock of the portal uses ("import" in ASCII).
@@ -76,8 +76,8 @@ public sealed class ImportService(
         var now = clock.GetUtcNow();
         if (read.FileProblem is not null)
         {
-            await AuditAsync(admin, "admin.import.preview", null, new { file = fileName, hash, bytes = content.Length, refused = read.FileProblem, detail = read.FileProblemDetail },
-                sourceAddress, cancellationToken);
+            await audit.RecordAsync(new AuditActor(admin.Value, sourceAddress), "admin.import.preview", null,
+                new { file = fileName, hash, bytes = content.Length, refused = read.FileProblem, detail = read.FileProblemDetail }, cancellationToken);
             return new ImportPreviewResult(null, read.FileProblem, read.FileProblemDetail, null);
         }
 
@@ -92,8 +92,8 @@ public sealed class ImportService(
         db.ImportBatches.Add(batch);
         db.ImportRows.AddRange(checkedRows.Select(r => ImportRow.Create(batchId, r.RowNumber, r.Name, r.Email, r.Id, r.Department,
             r.Username, r.UsernameProposed, r.Problems, r.Result)));
-        db.AuditEvents.Add(AuditEvent.Record(now, admin.Value, "admin.import.preview", BatchTarget(batchId), JsonSerializer.Serialize(new { file = batch.FileName, hash, total = batch.TotalRows, ready = batch.ReadyRows, invalid = batch.InvalidRows, existing = batch.ExistingRows, sameFileImportedIn = earlier?.Id }),
-            sourceAddress));
+        AuditLog.Stage(db, new AuditActor(admin.Value, sourceAddress), "admin.import.preview", BatchTarget(batchId),
+            new { file = batch.FileName, hash, total = batch.TotalRows, ready = batch.ReadyRows, invalid = batch.InvalidRows, existing = batch.ExistingRows, sameFileImportedIn = earlier?.Id }, now);
         await db.SaveChangesAsync(cancellationToken);
         return new ImportPreviewResult(batch, null, null, earlier);
     }
@@ -169,9 +169,8 @@ public sealed class ImportService(
             db.Applications.Add(application);
             row.MarkCreated(application.Id);
             known.Add(new KnownPerson(form.Email.Value.ToLowerInvariant(), form.DesiredUsername.Value, ApplicationState.Approved, IsAccount: false));
-            db.AuditEvents.Add(AuditEvent.Record(now, admin.Value, "application.imported", ProvisioningService.ApplicationTarget(application.Id),
-                JsonSerializer.Serialize(new { batch = batchId, row = row.RowNumber, username = form.DesiredUsername.Value, email = form.Email.Value, department = form.Department }),
-                sourceAddress));
+            AuditLog.Stage(db, new AuditActor(admin.Value, sourceAddress), "application.imported", ProvisioningService.ApplicationTarget(application.Id),
+                new { batch = batchId, row = row.RowNumber, username = form.DesiredUsername.Value, email = form.Email.Value, department = form.Department }, now);
             created++;
         }
         var counts = await db.ImportRows.Where(r => r.BatchId == batchId).GroupBy(r => r.Result)
@@ -180,8 +179,8 @@ public sealed class ImportService(
         var invalid = counts.GetValueOrDefault(ImportRowResult.Invalid) + rows.Count(r => r.Result == ImportRowResult.Invalid);
         var existing = counts.GetValueOrDefault(ImportRowResult.AlreadyExists) + rows.Count(r => r.Result == ImportRowResult.AlreadyExists);
         batch.Confirm(admin, now, created, ready: 0, invalid, existing);
-        db.AuditEvents.Add(AuditEvent.Record(now, admin.Value, "admin.import.confirm", BatchTarget(batchId),
-            JsonSerializer.Serialize(new { file = batch.FileName, hash = batch.FileHash, total = batch.TotalRows, created, existing, invalid }), sourceAddress));
+        AuditLog.Stage(db, new AuditActor(admin.Value, sourceAddress), "admin.import.confirm", BatchTarget(batchId),
+            new { file = batch.FileName, hash = batch.FileHash, total = batch.TotalRows, created, existing, invalid }, now);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
         return new ImportConfirmResult.Confirmed(created, existing, invalid);
@@ -477,11 +476,4 @@ public sealed class ImportService(
         ApplicationForm.Fields.DesiredUsername => ImportRow.Columns.Username,
         _ => ImportRow.Columns.Row,
     };
-
-    private async Task AuditAsync(Username admin, string action, string? target, object data, string? sourceAddress, CancellationToken cancellationToken)
-    {
-        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
-        db.AuditEvents.Add(AuditEvent.Record(clock.GetUtcNow(), admin.Value, action, target, JsonSerializer.Serialize(data), sourceAddress));
-        await db.SaveChangesAsync(cancellationToken);
-    }
 }
