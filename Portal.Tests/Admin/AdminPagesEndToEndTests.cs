@@ -28,6 +28,8 @@ public sealed class AdminPagesEndToEndTests(BrowserFixture browser, KestrelPorta
             await page.GotoAsync("/admin/import");
             await admin.WaitUntilInteractiveAsync();
 
+            // As a person would: the file is chosen once the input can take it.
+            await Expect(page.GetByTestId("import-file")).ToBeEnabledAsync();
             await page.GetByTestId("import-file").SetInputFilesAsync(new FilePayload { Name = "class.csv", MimeType = "text/csv", Buffer = csv });
 
             await Expect(page.GetByTestId("import-batch")).ToBeVisibleAsync();
