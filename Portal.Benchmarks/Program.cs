@@ -7,6 +7,9 @@ return args switch
     ["hub-starts", ..] => await HubStartBenchmark.RunAsync(
         args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 200, TimeSpan.FromMinutes(15)),
     ["admin-queries", .. var rest] => await AdminQueries(rest),
+    ["click-to-job", ..] => await ClickToJobBenchmark.RunAsync(args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 100),
+    ["provisioning", ..] => await ProvisioningBenchmark.RunAsync(
+        args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 300, TimeSpan.FromMinutes(10)),
     _ => Usage(),
 };
 
@@ -44,6 +47,8 @@ static int Usage()
 {
     Console.Error.WriteLine("""
         usage: scripts/bench hub-starts [users=200]
+               scripts/bench provisioning [applications=300]
+               scripts/bench click-to-job [clicks=100]
                scripts/bench admin-queries [accounts=100000] [sessions=1000000] [--iterations N=50] [--keep]
         """);
     return 2;
