@@ -193,7 +193,8 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
     /// server drops or refuses at once while it is being set up (81 server down, 91 connect error, seen now and then
     /// under load on a busy slapd) is set up again, twice at most: one dropped connection must not fail a sign-in or a
     /// job step. A setup that timed out is not repeated (the time is already spent), nor a refused credential (49).
-    /// Nothing is sent twice that the directory acted on: a bind either completed (and its answer came back) or not.
+    /// Binding has no effect beyond the connection, with one exception: when the connection breaks after the server
+    /// took a wrong password and before its answer arrived, ppolicy may count that failure twice.
     /// </summary>
     private LdapConnection ConnectAndBind(NetworkCredential credential)
     {

@@ -184,9 +184,7 @@ public sealed class BulkImportTests : MigratedDatabaseTest
     private static List<string> PeopleWithMail(string mail)
     {
         var env = TestEnvironment.Current;
-        using var connection = new LdapConnection(new LdapDirectoryIdentifier(env.LdapHost, env.LdapPort)) { AuthType = AuthType.Basic };
-        connection.SessionOptions.ProtocolVersion = 3;
-        connection.Bind(new System.Net.NetworkCredential(env.LdapRootDn, env.LdapRootPassword));
+        using var connection = LdapTestUsers.BindAs(env.LdapRootDn, env.LdapRootPassword);
         var response = (SearchResponse)connection.SendRequest(new SearchRequest($"ou=people,{env.LdapBaseDn}",
             $"(mail={mail})", SearchScope.OneLevel, "uid"));
         return [.. response.Entries.Cast<SearchResultEntry>().Select(e => e.DistinguishedName)];

@@ -1,5 +1,4 @@
 using System.DirectoryServices.Protocols;
-using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
@@ -286,12 +285,9 @@ public sealed partial class UserAdministrationTests : MigratedDatabaseTest
     /// <summary>Binds as the person directly: 0 when the bind succeeds, else the LDAP error code.</summary>
     private static int BindError(Username user, string password)
     {
-        var env = TestEnvironment.Current;
-        using var connection = new LdapConnection(new LdapDirectoryIdentifier(env.LdapHost, env.LdapPort)) { AuthType = AuthType.Basic };
-        connection.SessionOptions.ProtocolVersion = 3;
         try
         {
-            connection.Bind(new NetworkCredential(LdapTestUsers.PersonDn(user.Value), password));
+            using var connection = LdapTestUsers.BindAs(LdapTestUsers.PersonDn(user.Value), password);
             return 0;
         }
         catch (LdapException e)

@@ -1,5 +1,4 @@
 using System.DirectoryServices.Protocols;
-using System.Net;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -286,12 +285,5 @@ public sealed class PasswordChangeTests : MigratedDatabaseTest
 
     private static SearchRequest OwnEntry(string dn) => new(dn, "(objectClass=*)", SearchScope.Base, "uid");
 
-    private static LdapConnection BindAs(string dn, string password)
-    {
-        var env = TestEnvironment.Current;
-        var connection = new LdapConnection(new LdapDirectoryIdentifier(env.LdapHost, env.LdapPort)) { AuthType = AuthType.Basic };
-        connection.SessionOptions.ProtocolVersion = 3;
-        connection.Bind(new NetworkCredential(dn, password));
-        return connection;
-    }
+    private static LdapConnection BindAs(string dn, string password) => LdapTestUsers.BindAs(dn, password);
 }

@@ -1,5 +1,4 @@
 using System.DirectoryServices.Protocols;
-using System.Net;
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
@@ -216,9 +215,7 @@ public sealed class ProvisioningTests : MigratedDatabaseTest
     private static SearchResultEntry LdapEntry(string uid)
     {
         var env = TestEnvironment.Current;
-        using var connection = new LdapConnection(new LdapDirectoryIdentifier(env.LdapHost, env.LdapPort)) { AuthType = AuthType.Basic };
-        connection.SessionOptions.ProtocolVersion = 3;
-        connection.Bind(new NetworkCredential(env.LdapServiceDn, env.LdapServicePassword));
+        using var connection = LdapTestUsers.BindAs(env.LdapServiceDn, env.LdapServicePassword);
         var response = (SearchResponse)connection.SendRequest(new SearchRequest(LdapTestUsers.PersonDn(uid), "(objectClass=*)", SearchScope.Base,
             "objectClass", "uid", "cn", "mail", "uidNumber", "gidNumber", "homeDirectory", "loginShell", "pwdReset"));
         return response.Entries[0];
@@ -227,9 +224,7 @@ public sealed class ProvisioningTests : MigratedDatabaseTest
     private static List<string> StudentsGroupMembers()
     {
         var env = TestEnvironment.Current;
-        using var connection = new LdapConnection(new LdapDirectoryIdentifier(env.LdapHost, env.LdapPort)) { AuthType = AuthType.Basic };
-        connection.SessionOptions.ProtocolVersion = 3;
-        connection.Bind(new NetworkCredential(env.LdapServiceDn, env.LdapServicePassword));
+        using var connection = LdapTestUsers.BindAs(env.LdapServiceDn, env.LdapServicePassword);
         var response = (SearchResponse)connection.SendRequest(new SearchRequest($"cn=students,ou=groups,{env.LdapBaseDn}", "(objectClass=*)", SearchScope.Base, "memberUid"));
         return Values(response.Entries[0], "memberUid");
     }

@@ -107,16 +107,44 @@ public static class LdapTestUsers
     }
 
     /// <summary>
-    /// The test slapd's rootdn, over StartTLS with the test CA like the portal; set up again (twice at most) when the
-    /// connection is dropped at once while being set up, as the portal does (LdapDirectory.ConnectAndBind).
+    /// The test slapd's rootdn, over StartTLS with the test CA like the portal; set up again when the connection is
+    /// dropped at once while being set up (<see cref="Retrying{T}"/>).
     /// </summary>
-    private static LdapConnection ConnectAsRoot()
+    private static LdapConnection ConnectAsRoot() => Retrying(ConnectAsRootOnce);
+
+    /// <summary>
+    /// A plain-LDAP connection to the test slapd bound as <paramref name="dn"/>, for tests that check what the
+    /// directory itself answers (an <see cref="LdapException"/> with its result code when the bind is refused).
+    /// </summary>
+    public static LdapConnection BindAs(string dn, string password) => Retrying(() =>
+    {
+        var env = TestEnvironment.Current;
+        var connection = new LdapConnection(new LdapDirectoryIdentifier(env.LdapHost, env.LdapPort)) { AuthType = AuthType.Basic };
+        try
+        {
+            connection.SessionOptions.ProtocolVersion = 3;
+            connection.Bind(new NetworkCredential(dn, password));
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    });
+
+    /// <summary>
+    /// Sets a connection up again (twice at most) when it is dropped or refused at once (81, 91), as the portal does
+    /// (LdapDirectory.ConnectAndBind): under load the test slapd now and then drops a new connection, and that is not
+    /// the answer a test asks the directory for.
+    /// </summary>
+    private static T Retrying<T>(Func<T> connect)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return ConnectAsRootOnce();
+                return connect();
             }
             catch (LdapException e) when (attempt < 3 && e.ErrorCode is 81 or 91)
             {
