@@ -48,10 +48,8 @@ public sealed class HubFixture : IAsyncLifetime
         {
             await provider.DisposeAsync();
         }
-        if (_limitedStarted)
-        {
-            RunServices("stop");
-        }
+        // The limited hub is shared by every class that asks for it: one class ending must not stop it under another
+        // (a fresh-clone run failed that way). It stops with the other test services (scripts/services stop test).
         _limitedStart.Dispose();
     }
 
