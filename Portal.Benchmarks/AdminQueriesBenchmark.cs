@@ -41,7 +41,7 @@ public static class AdminQueriesBenchmark
         Console.WriteLine($"admin-queries: {options.Accounts:N0} accounts, {options.Sessions:N0} sessions, {options.Iterations} iterations per query");
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}");
 
-        await ExecuteAsync(server.ConnectionString, $"CREATE DATABASE {database}");
+        await BenchDatabase.ExecuteAsync(server.ConnectionString, $"CREATE DATABASE {database}");
         var bench = new NpgsqlConnectionStringBuilder(server.ConnectionString) { Database = database };
         BenchHub? hub = null;
         try
@@ -112,7 +112,7 @@ public static class AdminQueriesBenchmark
             }
             else
             {
-                await ExecuteAsync(server.ConnectionString, $"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+                await BenchDatabase.ExecuteAsync(server.ConnectionString, $"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
             }
         }
     }
@@ -255,13 +255,5 @@ public static class AdminQueriesBenchmark
     {
         await using var command = dataSource.CreateCommand(sql);
         return Convert.ToString(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture) ?? "";
-    }
-
-    private static async Task ExecuteAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 }

@@ -4,7 +4,6 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Servers;
 using Portal.Infrastructure;
@@ -23,16 +22,12 @@ public static class ClickToJobBenchmark
 {
     public static async Task<int> RunAsync(int clicks)
     {
-        var database = $"portal_bench_{Guid.NewGuid():N}";
-        var server = new NpgsqlConnectionStringBuilder(Environment.GetEnvironmentVariable("ConnectionStrings__Portal")
-            ?? throw new InvalidOperationException("Run through scripts/bench (ConnectionStrings__Portal is not set)."));
-        await ExecuteAsync(server.ConnectionString, $"CREATE DATABASE {database}");
-        server.Database = database;
+        var database = await BenchDatabase.CreateAsync();
         try
         {
             var backend = new NotingBackend();
             var builder = Host.CreateApplicationBuilder();
-            builder.Configuration["ConnectionStrings:Portal"] = server.ConnectionString;
+            builder.Configuration["ConnectionStrings:Portal"] = database.ConnectionString;
             builder.Configuration["Servers:Backend"] = NotingBackend.BackendName;
             builder.Configuration["Servers:DiscoverGpus"] = "false";
             builder.Configuration["Logging:LogLevel:Default"] = "Warning";
@@ -40,7 +35,7 @@ public static class ClickToJobBenchmark
             builder.Services.AddSingleton<ISpawnerBackend>(backend);
             using var host = builder.Build();
             await host.Services.GetRequiredService<SqlMigrationRunner>().ApplyAsync(CancellationToken.None);
-            await ExecuteAsync(server.ConnectionString, "UPDATE resource_plans SET gpu_count = 0");
+            await database.ExecuteAsync("UPDATE resource_plans SET gpu_count = 0");
             await host.StartAsync();
             var servers = host.Services.GetRequiredService<ServerService>();
 
@@ -66,29 +61,15 @@ public static class ClickToJobBenchmark
             }
             await host.StopAsync();
 
-            latencies.Sort();
             Console.WriteLine();
             Console.WriteLine($"clicks: {clicks} (one at a time, idle portal)   cores: {Environment.ProcessorCount}");
-            Console.WriteLine($"{"start request → job asks the backend",-40} p50 {Percentile(latencies, 0.5),7:F0} ms   p95 {Percentile(latencies, 0.95),7:F0} ms   max {latencies[^1],7:F0} ms");
+            Console.WriteLine($"{"start request → job asks the backend",-40} p50 {Figures.Percentile(latencies, 0.5),7:F0} ms   p95 {Figures.Percentile(latencies, 0.95),7:F0} ms   max {latencies.Max(),7:F0} ms");
             return 0;
         }
         finally
         {
-            NpgsqlConnection.ClearAllPools();
-            server.Database = "postgres";
-            await ExecuteAsync(server.ConnectionString, $"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+            await database.DisposeAsync();
         }
-    }
-
-    private static double Percentile(List<double> sorted, double p) =>
-        sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
-
-    private static async Task ExecuteAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 
     /// <summary>A stand-in backend for this benchmark only: it notes when a job first asks it to start a user's server.</summary>

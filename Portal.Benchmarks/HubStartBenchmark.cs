@@ -5,7 +5,6 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Servers;
 using Portal.Infrastructure;
@@ -27,10 +26,7 @@ public static class HubStartBenchmark
         var hubUrl = Environment.GetEnvironmentVariable("JupyterHub__BaseUrl") ?? throw new InvalidOperationException("Run through scripts/bench (JupyterHub__BaseUrl is not set).");
         var token = Environment.GetEnvironmentVariable("JupyterHub__ApiToken")!;
         var run = DateTime.UtcNow.ToString("HHmmss", System.Globalization.CultureInfo.InvariantCulture);
-        var database = $"portal_bench_{Guid.NewGuid():N}";
-        var server = new NpgsqlConnectionStringBuilder(Environment.GetEnvironmentVariable("ConnectionStrings__Portal"));
-        await ExecuteAsync(server.ConnectionString, $"CREATE DATABASE {database}");
-        server.Database = database;
+        var database = await BenchDatabase.CreateAsync();
         try
         {
             using var api = Api(hubUrl, token);
@@ -38,7 +34,7 @@ public static class HubStartBenchmark
             Console.WriteLine($"users: {users}   hub: {hubUrl}   cores: {Environment.ProcessorCount}");
 
             var portalNames = Enumerable.Range(0, users).Select(i => $"bp{run}x{i}").ToList();
-            var portal = await ThroughPortalAsync(server.ConnectionString, portalNames, limit);
+            var portal = await ThroughPortalAsync(database.ConnectionString, portalNames, limit);
             var portalDuplicates = 0;
             foreach (var name in portalNames)
             {
@@ -64,16 +60,14 @@ public static class HubStartBenchmark
         }
         finally
         {
-            NpgsqlConnection.ClearAllPools();
-            server.Database = "postgres";
-            await ExecuteAsync(server.ConnectionString, $"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+            await database.DisposeAsync();
         }
     }
 
     private sealed record Result(TimeSpan Total, IReadOnlyList<double> Seconds, int Failed, int Duplicates);
 
     private static void Print(string name, Result r, int duplicates) =>
-        Console.WriteLine($"{name,-28} {r.Total.TotalSeconds,14:F1} {Percentile(r.Seconds, 0.5),9:F1} {Percentile(r.Seconds, 0.95),9:F1} {r.Failed,7} {duplicates,11}");
+        Console.WriteLine($"{name,-28} {r.Total.TotalSeconds,14:F1} {Figures.Percentile(r.Seconds, 0.5),9:F1} {Figures.Percentile(r.Seconds, 0.95),9:F1} {r.Failed,7} {duplicates,11}");
 
     private static async Task<Result> ThroughPortalAsync(string connectionString, IReadOnlyList<string> names, TimeSpan limit)
     {
@@ -86,7 +80,7 @@ public static class HubStartBenchmark
         using var host = builder.Build();
         await host.Services.GetRequiredService<SqlMigrationRunner>().ApplyAsync(CancellationToken.None);
         // The benchmark measures spawning, not GPU scheduling: the default plan asks for no GPU here.
-        await ExecuteAsync(connectionString, "UPDATE resource_plans SET gpu_count = 0");
+        await BenchDatabase.ExecuteAsync(connectionString, "UPDATE resource_plans SET gpu_count = 0");
         await host.StartAsync();
         var servers = host.Services.GetRequiredService<ServerService>();
         var contexts = host.Services.GetRequiredService<IDbContextFactory<PortalDbContext>>();
@@ -209,23 +203,5 @@ public static class HubStartBenchmark
         var client = new HttpClient { BaseAddress = new Uri(new Uri(hubUrl), "hub/api/"), Timeout = TimeSpan.FromSeconds(60) };
         client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("token", token);
         return client;
-    }
-
-    private static double Percentile(IReadOnlyList<double> values, double p)
-    {
-        if (values.Count == 0)
-        {
-            return double.NaN;
-        }
-        var sorted = values.Order().ToList();
-        return sorted[Math.Min(sorted.Count - 1, (int)Math.Ceiling(p * sorted.Count) - 1)];
-    }
-
-    private static async Task ExecuteAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 }

@@ -4,7 +4,6 @@ using System.Text;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
 using Portal.Infrastructure;
@@ -30,11 +29,7 @@ public static class ProvisioningBenchmark
     {
         var ldap = LdapSettings.FromEnvironment();
         var run = DateTime.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture);
-        var database = $"portal_bench_{Guid.NewGuid():N}";
-        var server = new NpgsqlConnectionStringBuilder(Environment.GetEnvironmentVariable("ConnectionStrings__Portal")
-            ?? throw new InvalidOperationException("Run through scripts/bench (ConnectionStrings__Portal is not set)."));
-        await ExecuteAsync(server.ConnectionString, $"CREATE DATABASE {database}");
-        server.Database = database;
+        var database = await BenchDatabase.CreateAsync();
         var portalNames = Enumerable.Range(0, count).Select(i => $"pv{run}x{i}").ToList();
         var directNames = Enumerable.Range(0, count).Select(i => $"pd{run}x{i}").ToList();
         // uidNumbers of their own: the test slapd keeps entries, and its unique overlay refuses a number used before.
@@ -42,7 +37,7 @@ public static class ProvisioningBenchmark
         try
         {
             Console.WriteLine($"applications: {count}   reviewers: {Reviewers}   directory: {ldap.Uri} (StartTLS)   cores: {Environment.ProcessorCount}");
-            var portal = await ThroughPortalAsync(server.ConnectionString, portalNames, uidBase, limit);
+            var portal = await ThroughPortalAsync(database, portalNames, uidBase, limit);
             var inDirectory = await ldap.CountPeopleAsync(portalNames);
 
             var ldif = new StringBuilder();
@@ -63,22 +58,20 @@ public static class ProvisioningBenchmark
         finally
         {
             await ldap.DeletePeopleAsync([.. portalNames, .. directNames]);
-            NpgsqlConnection.ClearAllPools();
-            server.Database = "postgres";
-            await ExecuteAsync(server.ConnectionString, $"DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+            await database.DisposeAsync();
         }
     }
 
-    private static async Task<TimeSpan> ThroughPortalAsync(string connectionString, IReadOnlyList<string> names, int uidBase, TimeSpan limit)
+    private static async Task<TimeSpan> ThroughPortalAsync(BenchDatabase database, IReadOnlyList<string> names, int uidBase, TimeSpan limit)
     {
         var builder = Host.CreateApplicationBuilder();
-        builder.Configuration["ConnectionStrings:Portal"] = connectionString;
+        builder.Configuration["ConnectionStrings:Portal"] = database.ConnectionString;
         builder.Configuration["Servers:DiscoverGpus"] = "false";
         builder.Configuration["Logging:LogLevel:Default"] = "Warning";
         builder.Services.AddPortalInfrastructure(builder.Configuration);
         using var host = builder.Build();
         await host.Services.GetRequiredService<SqlMigrationRunner>().ApplyAsync(CancellationToken.None);
-        await ExecuteAsync(connectionString, $"SELECT setval('uid_numbers', {uidBase})");
+        await database.ExecuteAsync($"SELECT setval('uid_numbers', {uidBase})");
         await host.StartAsync();
         try
         {
@@ -125,14 +118,6 @@ public static class ProvisioningBenchmark
         {
             await host.StopAsync();
         }
-    }
-
-    private static async Task ExecuteAsync(string connectionString, string sql)
-    {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
     }
 
     /// <summary>The test directory as <c>scripts/services env test</c> describes it, driven through OpenLDAP's own tools.</summary>
@@ -183,76 +168,64 @@ public static class ProvisioningBenchmark
         public async Task<TimeSpan> ModifyAsync(string ldif, bool continueOnError = false)
         {
             var file = Path.GetTempFileName();
-            var passwordFile = Path.GetTempFileName();
             try
             {
                 await File.WriteAllTextAsync(file, ldif);
-                // The password goes to the tool in a file of mode 0600, never on its command line.
-                File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                await File.WriteAllTextAsync(passwordFile, ServicePassword);
-                var start = new ProcessStartInfo("ldapmodify")
-                {
-                    RedirectStandardOutput = true,
-                    RedirectStandardError = true,
-                };
-                foreach (var argument in (string[])["-x", "-ZZ", "-H", Uri, "-D", ServiceDn, "-y", passwordFile, "-f", file])
-                {
-                    start.ArgumentList.Add(argument);
-                }
-                if (continueOnError)
-                {
-                    start.ArgumentList.Add("-c");
-                }
-                start.Environment["LDAPTLS_CACERT"] = CaCertificate;
                 var clock = Stopwatch.StartNew();
-                using var process = Process.Start(start) ?? throw new InvalidOperationException("ldapmodify did not start.");
-                var output = process.StandardOutput.ReadToEndAsync();
-                var error = process.StandardError.ReadToEndAsync();
-                await process.WaitForExitAsync();
+                var (exitCode, _, error) = await RunToolAsync("ldapmodify", ["-f", file, .. continueOnError ? (string[])["-c"] : []]);
                 var elapsed = clock.Elapsed;
-                await output;
-                if (process.ExitCode != 0 && !continueOnError)
+                if (exitCode != 0 && !continueOnError)
                 {
-                    throw new InvalidOperationException($"ldapmodify exited with {process.ExitCode}: {await error}");
+                    throw new InvalidOperationException($"ldapmodify exited with {exitCode}: {error}");
                 }
                 return elapsed;
             }
             finally
             {
                 File.Delete(file);
-                File.Delete(passwordFile);
             }
         }
 
-        /// <summary>How many of <paramref name="uids"/> have an entry (one <c>ldapmodify</c> probe would not tell; a search per chunk does).</summary>
+        /// <summary>How many of <paramref name="uids"/> have an entry: one <c>ldapsearch</c> per 200.</summary>
         public async Task<int> CountPeopleAsync(IReadOnlyList<string> uids)
         {
             var found = 0;
             foreach (var chunk in uids.Chunk(200))
             {
-                var start = new ProcessStartInfo("ldapsearch") { RedirectStandardOutput = true, RedirectStandardError = true };
-                var passwordFile = Path.GetTempFileName();
-                try
-                {
-                    File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                    await File.WriteAllTextAsync(passwordFile, ServicePassword);
-                    var filter = $"(|{string.Concat(chunk.Select(u => $"(uid={u})"))})";
-                    foreach (var argument in (string[])["-x", "-ZZ", "-LLL", "-H", Uri, "-D", ServiceDn, "-y", passwordFile, "-b", People, filter, "1.1"])
-                    {
-                        start.ArgumentList.Add(argument);
-                    }
-                    start.Environment["LDAPTLS_CACERT"] = CaCertificate;
-                    using var process = Process.Start(start) ?? throw new InvalidOperationException("ldapsearch did not start.");
-                    var output = await process.StandardOutput.ReadToEndAsync();
-                    await process.WaitForExitAsync();
-                    found += output.Split('\n').Count(l => l.StartsWith("dn: ", StringComparison.Ordinal));
-                }
-                finally
-                {
-                    File.Delete(passwordFile);
-                }
+                var filter = $"(|{string.Concat(chunk.Select(u => $"(uid={u})"))})";
+                var (_, output, _) = await RunToolAsync("ldapsearch", ["-LLL", "-b", People, filter, "1.1"]);
+                found += output.Split('\n').Count(l => l.StartsWith("dn: ", StringComparison.Ordinal));
             }
             return found;
+        }
+
+        /// <summary>
+        /// One of OpenLDAP's tools as the service account over StartTLS with the test CA. The password goes to the tool
+        /// in a file of mode 0600, never on its command line.
+        /// </summary>
+        private async Task<(int ExitCode, string Output, string Error)> RunToolAsync(string tool, IEnumerable<string> arguments)
+        {
+            var passwordFile = Path.GetTempFileName();
+            try
+            {
+                File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                await File.WriteAllTextAsync(passwordFile, ServicePassword);
+                var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
+                foreach (var argument in (string[])["-x", "-ZZ", "-H", Uri, "-D", ServiceDn, "-y", passwordFile, .. arguments])
+                {
+                    start.ArgumentList.Add(argument);
+                }
+                start.Environment["LDAPTLS_CACERT"] = CaCertificate;
+                using var process = Process.Start(start) ?? throw new InvalidOperationException($"{tool} did not start.");
+                var output = process.StandardOutput.ReadToEndAsync();
+                var error = process.StandardError.ReadToEndAsync();
+                await process.WaitForExitAsync();
+                return (process.ExitCode, await output, await error);
+            }
+            finally
+            {
+                File.Delete(passwordFile);
+            }
         }
 
         /// <summary>Deletes the entries and group memberships of <paramref name="uids"/>; what does not exist is skipped.</summary>

@@ -182,8 +182,8 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
         }
     }
 
-    /// <summary>The pauses before setting up a connection again that broke while it was being set up.</summary>
-    private static readonly TimeSpan[] ReconnectDelays = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(400)];
+    /// <summary>Tries at setting up a connection that the server drops or refuses at once: the first and two more.</summary>
+    private const int ConnectAttempts = 3;
 
     /// <summary>A setup that failed faster than this was refused or dropped, not timed out.</summary>
     private static readonly TimeSpan QuickFailure = TimeSpan.FromSeconds(1);
@@ -191,8 +191,8 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
     /// <summary>
     /// A new connection, protected as configured and bound with <paramref name="credential"/>. A connection that the
     /// server drops or refuses at once while it is being set up (81 server down, 91 connect error, seen now and then
-    /// under load on a busy slapd) is set up again, twice at most: one dropped connection must not fail a sign-in or a
-    /// job step. A setup that timed out is not repeated (the time is already spent), nor a refused credential (49).
+    /// under load on a busy slapd) is set up again at once, twice at most: one dropped connection must not fail a sign-in
+    /// or a job step. Each try is a new connection, so there is nothing to wait for between them. A setup that timed out is not repeated (the time is already spent), nor a refused credential (49).
     /// Binding has no effect beyond the connection, with one exception: when the connection breaks after the server
     /// took a wrong password and before its answer arrived, ppolicy may count that failure twice.
     /// </summary>
@@ -207,11 +207,10 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
                 Bind(connection, credential);
                 return connection;
             }
-            catch (Exception e) when (attempt <= ReconnectDelays.Length && IsConnectionLost(e) && Stopwatch.GetElapsedTime(started) < QuickFailure)
+            catch (Exception e) when (attempt < ConnectAttempts && IsConnectionLost(e) && Stopwatch.GetElapsedTime(started) < QuickFailure)
             {
                 connection.Dispose();
                 LogReconnecting(logger, Endpoint, attempt, Describe(e.InnerException ?? e));
-                Thread.Sleep(ReconnectDelays[attempt - 1]);
             }
             catch
             {
