@@ -93,6 +93,21 @@ profile_init() {
 profile_dirs() {
   mkdir -p -- "$LOG_DIR"
   chmod 0755 -- "$LOCAL_ROOT" "$STATE_DIR" "$LOG_DIR"
+  traversable_parents "$LOCAL_ROOT"
+}
+
+# Services run as other users (postgres) or insist that everyone can reach their socket (munged: "execute
+# permissions for all"), and .local/ lies inside the checkout, whose parents may be private (a clone under
+# `mktemp -d` is 0700). Each parent that others cannot pass gets o+x: search only, nothing to list or read.
+traversable_parents() {
+  local dir=$1
+  while [[ $dir != / ]]; do
+    dir=$(dirname -- "$dir")
+    if [[ $(( 8#$(stat -c %a -- "$dir") & 1 )) -eq 0 ]]; then
+      chmod o+x -- "$dir"
+      info "$dir was not passable for other users (services run as them); added o+x (search only)"
+    fi
+  done
 }
 
 require_root() {
