@@ -98,14 +98,14 @@ profile_dirs() {
 
 # Services run as other users (postgres) or insist that everyone can reach their socket (munged: "execute
 # permissions for all"), and .local/ lies inside the checkout, whose parents may be private (a clone under
-# `mktemp -d` is 0700). Each parent that others cannot pass gets o+x: search only, nothing to list or read.
+# `mktemp -d` is 0700). Each parent that not everyone can pass gets a+x: search only, nothing to list or read.
 traversable_parents() {
   local dir=$1
   while [[ $dir != / ]]; do
     dir=$(dirname -- "$dir")
-    if [[ $(( 8#$(stat -c %a -- "$dir") & 1 )) -eq 0 ]]; then
-      chmod o+x -- "$dir"
-      info "$dir was not passable for other users (services run as them); added o+x (search only)"
+    if (( (8#$(stat -c %a -- "$dir") & 8#111) != 8#111 )); then
+      chmod a+x -- "$dir"
+      info "$dir was not passable for everyone (services run as other users); added a+x (search only)"
     fi
   done
 }
