@@ -192,7 +192,8 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
     /// A new connection, protected as configured and bound with <paramref name="credential"/>. A connection that the
     /// server drops or refuses at once while it is being set up (81 server down, 91 connect error, seen now and then
     /// under load on a busy slapd) is set up again at once, twice at most: one dropped connection must not fail a sign-in
-    /// or a job step. Each try is a new connection, so there is nothing to wait for between them. A setup that timed out is not repeated (the time is already spent), nor a refused credential (49).
+    /// or a job step. Each try is a new connection, so there is nothing to wait for between them. A setup that timed out
+    /// is not repeated (the time is already spent), nor a refused credential (49).
     /// Binding has no effect beyond the connection, with one exception: when the connection breaks after the server
     /// took a wrong password and before its answer arrived, ppolicy may count that failure twice.
     /// </summary>
