@@ -16,7 +16,7 @@ namespace Portal.Benchmarks;
 
 /// <summary>
 /// N users start at once on the JupyterHub backend: the time until all are ready through the portal (requests,
-/// Quartz jobs, the backend, the database), against the same N starts sent straight to the hub's REST API in the same
+/// Hangfire jobs, the backend, the database), against the same N starts sent straight to the hub's REST API in the same
 /// run; the ratio, spawn percentiles, and duplicates (a user with more than one server or session).
 /// </summary>
 public static class HubStartBenchmark
