@@ -4,6 +4,7 @@ using Hangfire.PostgreSql;
 using Hangfire.PostgreSql.Factories;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
 using Portal.Infrastructure.Admin.Users;
@@ -60,10 +61,11 @@ public static class JobsSetup
             return new PostgreSqlStorage(new NpgsqlConnectionFactory(hangfireConnections, storageOptions), storageOptions);
         });
         services.AddSingleton<JobActivator>(sp => new AspNetCoreJobActivator(sp.GetRequiredService<IServiceScopeFactory>()));
-        services.AddHangfire(hangfire => hangfire
+        services.AddHangfire((sp, hangfire) => hangfire
             .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
             .UseSimpleAssemblyNameTypeSerializer()
-            .UseRecommendedSerializerSettings());
+            .UseRecommendedSerializerSettings()
+            .UseLogProvider(HangfireLogBridge.For(sp.GetRequiredService<ILoggerFactory>())));
         services.AddHangfireServer((sp, server) =>
         {
             var o = sp.GetRequiredService<IOptions<JobOptions>>().Value;

@@ -91,7 +91,7 @@ public sealed class JobsAdministrationTests : MigratedDatabaseTest, IDisposable
         await using var db = Database.CreateDbContext();
         var server = await db.Servers.SingleAsync(s => s.Id == id);
         Assert.Equal((DesiredServerState.Running, ServerState.StartPending), (server.Desired, server.Observed));
-        Assert.Contains(JobRequest.Server(id), _onboarding!.Trigger.Requests);
+        Assert.Contains(JobRequest.Server(id), _servers!.Jobs.Requests);
         Assert.Equal(1, await db.ServerSessions.CountAsync(s => s.ServerId == id && s.Outcome == SessionOutcome.Open));
         Assert.Equal(1, await AuditCountAsync(JobsAdministration.RetryAction, "server:jiro"));
         Assert.Empty(await jobs.ServersAsync(CancellationToken.None));

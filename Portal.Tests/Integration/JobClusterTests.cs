@@ -32,7 +32,7 @@ public sealed class JobClusterTests : MigratedDatabaseTest
         // The test enqueues the jobs itself; the sweep would do so too, but only at start, when nothing is due yet.
         ["Onboarding:ProvisioningSweepSeconds"] = "3600",
         // A held LDAP call must stay held, not time out into a retry.
-        ["Ldap:TimeoutSeconds"] = "300",
+        ["Ldap:TimeoutSeconds"] = "120",
     };
 
     public override async Task InitializeAsync()
@@ -52,7 +52,7 @@ public sealed class JobClusterTests : MigratedDatabaseTest
         var options = new PostgreSqlStorageOptions { SchemaName = HangfireSchema.Name, PrepareSchemaIfNecessary = false, EnableLongPolling = true };
         var storage = new PostgreSqlStorage(new NpgsqlConnectionFactory(Database.ConnectionString, options), options);
         var monitoring = storage.GetMonitoringApi();
-        await Eventually.HoldsAsync(() => Task.FromResult(OnNode(monitoring.Servers(), nodeA) && OnNode(monitoring.Servers(), nodeB)),
+        await Eventually.HoldsAsync(() => Task.FromResult(NodeAlive(nodeA) && NodeAlive(nodeB) && OnNode(monitoring.Servers(), nodeA) && OnNode(monitoring.Servers(), nodeB)),
             Deadline, () => Task.FromResult($"Hangfire servers: {string.Join(", ", monitoring.Servers().Select(s => s.Name))}\n"
                 + $"node A:\n{nodeA.Tail()}\nnode B:\n{nodeB.Tail()}"));
 
@@ -106,6 +106,10 @@ public sealed class JobClusterTests : MigratedDatabaseTest
         }
         Assert.False(nodeB.HasExited, nodeB.Tail());
     }
+
+    /// <summary>A node that exited fails the test at once, with what it wrote.</summary>
+    private static bool NodeAlive(PortalNodeProcess node) =>
+        node.HasExited ? throw new InvalidOperationException($"A portal node exited:\n{node.Tail()}") : true;
 
     private static bool IsNode(string serverId, PortalNodeProcess node) =>
         serverId.Contains($":{node.ProcessId}:", StringComparison.Ordinal);
