@@ -86,11 +86,13 @@ public sealed class JobClusterTests : MigratedDatabaseTest
             return await db.Applications.CountAsync(a => ids.Contains(a.Id) && a.State == ApplicationState.Provisioned) == ids.Count;
         }, Deadline, async () => $"{await StatesAsync(ids)}\nnode B:\n{nodeB.Tail()}");
 
-        // The killed node's jobs were finished by the other one.
+        // The killed node's jobs were finished by the other one. A job's row says Succeeded a moment after its work
+        // committed, so wait for that too.
+        await Eventually.HoldsAsync(() => Task.FromResult(heldByA.All(jobId => monitoring.JobDetails(jobId).History[0].StateName == "Succeeded")),
+            Deadline, () => Task.FromResult(string.Join(", ", heldByA.Select(jobId => $"{jobId}: {monitoring.JobDetails(jobId).History[0].StateName}"))));
         foreach (var jobId in heldByA)
         {
             var history = monitoring.JobDetails(jobId).History;
-            Assert.Equal("Succeeded", history[0].StateName);
             Assert.Contains(history, h => h.StateName == "Processing" && h.Data.TryGetValue("ServerId", out var server) && IsNode(server, nodeB));
         }
         // Once each: one entry, one uidNumber, one credentials link per application.
