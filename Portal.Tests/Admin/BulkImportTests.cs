@@ -1,3 +1,4 @@
+using Portal.Infrastructure.Jobs;
 using System.DirectoryServices.Protocols;
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
@@ -71,7 +72,7 @@ public sealed class BulkImportTests : MigratedDatabaseTest
 
         var confirmed = await Import.ConfirmAsync(batch.Id, ImportSupport.Admin, "192.0.2.9", CancellationToken.None);
         Assert.Equal(new ImportConfirmResult.Confirmed(3, 0, 8), confirmed);
-        Assert.Equal(1, _support.Onboarding.Trigger.Count);
+        Assert.Equal(1, _support.Onboarding.Trigger.Count(JobKind.ProvisioningSweep));
         var pending = await Import.BatchAsync(batch.Id, CancellationToken.None);
         Assert.Equal(3, pending!.Counts[ImportRowStatus.Pending]);
 

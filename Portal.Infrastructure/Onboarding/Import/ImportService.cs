@@ -9,6 +9,7 @@ using Portal.Domain.Onboarding;
 using Portal.Domain.Onboarding.Import;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Onboarding.Import;
 
@@ -54,7 +55,7 @@ public sealed record ImportBatchView(ImportBatch Batch, IReadOnlyDictionary<Impo
 public sealed class ImportService(
     IDbContextFactory<PortalDbContext> contexts,
     IDirectoryProvisioning directory,
-    IProvisioningTrigger provisioning,
+    IJobTrigger jobs,
     IOptions<OnboardingOptions> options,
     AuditLog audit,
     TimeProvider clock)
@@ -111,7 +112,8 @@ public sealed class ImportService(
                 var result = await ConfirmOnceAsync(batchId, admin, sourceAddress, cancellationToken);
                 if (result is ImportConfirmResult.Confirmed { Created: > 0 })
                 {
-                    await provisioning.ProvisionSoonAsync(cancellationToken);
+                    // The sweep enqueues one job per approved application, these included.
+                    await jobs.RunSoonAsync(JobRequest.Recurring(JobKind.ProvisioningSweep), cancellationToken);
                 }
                 return result;
             }

@@ -1,0 +1,68 @@
+using System.ComponentModel;
+using Hangfire;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Portal.Infrastructure.Jobs;
+
+/// <summary>
+/// The one Hangfire job of the portal: <c>RunAsync(kind, key)</c> finds the <see cref="IPortalJob"/> of the kind,
+/// holds its lock (<see cref="JobLocks"/>) as <see cref="IPortalJob.Concurrency"/> says, runs it and schedules the next
+/// look it asks for. An exception is Hangfire's to retry, with its growing delays; the jobs themselves record their
+/// attempts and last error on the rows people look at (docs/decisions/0015-jobs-on-hangfire.md).
+/// </summary>
+public sealed partial class PortalJobRunner(
+    IEnumerable<IPortalJob> jobs, JobLocks locks, IBackgroundJobClient client, IOptions<JobOptions> options, ILogger<PortalJobRunner> logger)
+{
+    private readonly Dictionary<JobKind, IPortalJob> _jobs = jobs.ToDictionary(j => j.Kind);
+
+    [DisplayName("{0} {1}")]
+    [AutomaticRetry(Attempts = 10, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
+    public async Task RunAsync(JobKind kind, string key, CancellationToken cancellationToken)
+    {
+        if (!_jobs.TryGetValue(kind, out var job))
+        {
+            throw new InvalidOperationException($"No job of kind {kind} is registered.");
+        }
+        var request = new JobRequest(kind, key);
+        TimeSpan? again;
+        if (job.Concurrency == JobConcurrency.Overlapping)
+        {
+            again = await job.RunAsync(key, cancellationToken);
+        }
+        else
+        {
+            await using var held = await locks.TryAcquireAsync(kind, key, cancellationToken);
+            if (held is null)
+            {
+                LogBusy(logger, request.ToString());
+                if (job.Concurrency == JobConcurrency.OnePerKeyRunAgain)
+                {
+                    Schedule(request, options.Value.BusyRetryDelay);
+                }
+                return;
+            }
+            again = await job.RunAsync(key, cancellationToken);
+        }
+        if (again is { } delay)
+        {
+            Schedule(request, delay);
+        }
+    }
+
+    /// <summary>Throws when the store is away, so that Hangfire retries this run rather than the next look being lost.</summary>
+    private void Schedule(JobRequest request, TimeSpan delay)
+    {
+        if (delay <= TimeSpan.Zero)
+        {
+            client.Enqueue<PortalJobRunner>(r => r.RunAsync(request.Kind, request.Key, CancellationToken.None));
+        }
+        else
+        {
+            client.Schedule<PortalJobRunner>(r => r.RunAsync(request.Kind, request.Key, CancellationToken.None), delay);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "{Job} is running elsewhere")]
+    private static partial void LogBusy(ILogger logger, string job);
+}
