@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 
@@ -6,16 +7,20 @@ namespace Portal.Tests.Support;
 /// <summary>
 /// A fake network path to a real server: a loopback TCP proxy that closes the first <c>drop</c> connections it
 /// accepts at once (as a server dropping a connection under load does) and forwards every later one, byte for byte,
-/// to the real server, so the protocol on it (LDAP, StartTLS and all) is the real one.
+/// to the real server, so the protocol on it (LDAP, StartTLS and all) is the real one. It counts the connections it
+/// accepts and those open at once, and can close the open ones, as a server's idle timeout or restart does.
 /// </summary>
 public sealed class DroppingTcpProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
     private readonly int _targetPort;
-    private readonly int _drop;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _accepting;
+    private readonly ConcurrentDictionary<TcpClient, bool> _forwarded = new();
+    private int _drop;
     private int _accepted;
+    private int _open;
+    private int _maxOpen;
 
     public DroppingTcpProxy(int targetPort, int drop)
     {
@@ -30,6 +35,34 @@ public sealed class DroppingTcpProxy : IAsyncDisposable
     /// <summary>Connections accepted so far, dropped ones included.</summary>
     public int Accepted => Volatile.Read(ref _accepted);
 
+    /// <summary>Connections forwarded now (accepted, not dropped, and not yet closed by either side).</summary>
+    public int Open => Volatile.Read(ref _open);
+
+    /// <summary>The most connections that were <see cref="Open"/> at once so far.</summary>
+    public int MaxOpen => Volatile.Read(ref _maxOpen);
+
+    /// <summary>From now on every new connection is dropped at once, as by a server that is down.</summary>
+    public void DropNewConnections() => Volatile.Write(ref _drop, int.MaxValue);
+
+    /// <summary>From now on every new connection is forwarded.</summary>
+    public void ForwardNewConnections() => Volatile.Write(ref _drop, 0);
+
+    /// <summary>
+    /// Closes every forwarded connection towards its client: with a reset (a path or server that died), or an orderly
+    /// close (a server's idle timeout). The server side of each is closed after it.
+    /// </summary>
+    public void CloseOpenConnections(bool reset)
+    {
+        foreach (var client in _forwarded.Keys)
+        {
+            if (reset)
+            {
+                client.Client.LingerState = new LingerOption(true, 0);
+            }
+            client.Dispose();
+        }
+    }
+
     private async Task AcceptAsync()
     {
         while (!_stop.IsCancellationRequested)
@@ -43,7 +76,7 @@ public sealed class DroppingTcpProxy : IAsyncDisposable
             {
                 return;
             }
-            if (Interlocked.Increment(ref _accepted) <= _drop)
+            if (Interlocked.Increment(ref _accepted) <= Volatile.Read(ref _drop))
             {
                 // RST rather than FIN: the client sees the connection dropped, not an orderly goodbye.
                 client.Client.LingerState = new LingerOption(true, 0);
@@ -56,6 +89,15 @@ public sealed class DroppingTcpProxy : IAsyncDisposable
 
     private async Task ForwardAsync(TcpClient client)
     {
+        var open = Interlocked.Increment(ref _open);
+        for (var max = Volatile.Read(ref _maxOpen); open > max; max = Volatile.Read(ref _maxOpen))
+        {
+            if (Interlocked.CompareExchange(ref _maxOpen, open, max) == max)
+            {
+                break;
+            }
+        }
+        _forwarded[client] = true;
         using (client)
         using (var server = new TcpClient())
         {
@@ -66,9 +108,16 @@ public sealed class DroppingTcpProxy : IAsyncDisposable
                 var toClient = server.GetStream().CopyToAsync(client.GetStream(), _stop.Token);
                 await Task.WhenAny(toServer, toClient);
             }
-            catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
             {
                 // Either side went away: the connection ends, as it would on a real path.
+            }
+            finally
+            {
+                // Before the client side is closed: when the server ends a connection, a client that reconnects at
+                // once is never counted open twice.
+                _forwarded.TryRemove(client, out _);
+                Interlocked.Decrement(ref _open);
             }
         }
     }
