@@ -75,6 +75,7 @@ public static class JobsSetup
         });
 
         services.AddSingleton(_ => new JobLocks(NpgsqlDataSource.Create(lockConnections)));
+        services.AddSingleton<WaitingRuns>();
         services.AddSingleton<PortalJobRunner>();
         services.AddSingleton<IJobTrigger, HangfireJobTrigger>();
         services.AddHostedService<RecurringJobs>();

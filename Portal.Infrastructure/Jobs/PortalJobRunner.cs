@@ -12,7 +12,8 @@ namespace Portal.Infrastructure.Jobs;
 /// attempts and last error on the rows people look at (docs/decisions/0015-jobs-on-hangfire.md).
 /// </summary>
 public sealed partial class PortalJobRunner(
-    IEnumerable<IPortalJob> jobs, JobLocks locks, IBackgroundJobClient client, IOptions<JobOptions> options, ILogger<PortalJobRunner> logger)
+    IEnumerable<IPortalJob> jobs, JobLocks locks, WaitingRuns waiting, IBackgroundJobClient client, IOptions<JobOptions> options,
+    ILogger<PortalJobRunner> logger)
 {
     private readonly Dictionary<JobKind, IPortalJob> _jobs = jobs.ToDictionary(j => j.Kind);
 
@@ -25,10 +26,12 @@ public sealed partial class PortalJobRunner(
             throw new InvalidOperationException($"No job of kind {kind} is registered.");
         }
         var request = new JobRequest(kind, key);
+        // From here on, work asked for is not certain to be seen by this run: the next ask enqueues a run of its own.
+        waiting.Clear(request);
         TimeSpan? again;
         if (job.Concurrency == JobConcurrency.Overlapping)
         {
-            again = await job.RunAsync(key, cancellationToken);
+            again = await RunWhileAskedAtOnceAsync(job, key, cancellationToken);
         }
         else
         {
@@ -42,13 +45,35 @@ public sealed partial class PortalJobRunner(
                 }
                 return;
             }
-            again = await job.RunAsync(key, cancellationToken);
+            again = await RunWhileAskedAtOnceAsync(job, key, cancellationToken);
         }
         if (again is { } delay)
         {
             Schedule(request, delay);
         }
     }
+
+    /// <summary>
+    /// Runs the job, and again at once in this run (still holding its lock) while it asks for an immediate next step:
+    /// a step that follows at once costs no new Hangfire job. After <see cref="StepsPerRun"/> steps the next one is
+    /// handed back to the queue, so that one key never holds a worker for ever.
+    /// </summary>
+    private static async Task<TimeSpan?> RunWhileAskedAtOnceAsync(IPortalJob job, string key, CancellationToken cancellationToken)
+    {
+        TimeSpan? again = null;
+        for (var step = 0; step < StepsPerRun; step++)
+        {
+            again = await job.RunAsync(key, cancellationToken);
+            if (again != TimeSpan.Zero)
+            {
+                return again;
+            }
+        }
+        return again;
+    }
+
+    /// <summary>The most steps asked for "at once" that one run takes before queueing the next.</summary>
+    public const int StepsPerRun = 10;
 
     /// <summary>Throws when the store is away, so that Hangfire retries this run rather than the next look being lost.</summary>
     private void Schedule(JobRequest request, TimeSpan delay)

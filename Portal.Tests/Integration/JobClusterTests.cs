@@ -17,6 +17,7 @@ namespace Portal.Tests.Integration;
 /// through a <see cref="StallingTcpProxy"/>, which holds the provisioning jobs in the middle of their LDAP work for as
 /// long as the test needs.
 /// </summary>
+[Collection(LoadCollection.Name)]
 public sealed class JobClusterTests : MigratedDatabaseTest
 {
     private const int WorkersPerNode = 4;

@@ -15,7 +15,8 @@ namespace Portal.Tests.Integration;
 /// own database, the test slapd and SMTP sink, and the local-process backend. Nothing here runs a job by hand: the
 /// tests act as people do (approve, start) and wait, with a deadline, for what the jobs must bring about.
 /// </summary>
-public sealed class JobEngineTests(InProcessPortal app) : IClassFixture<InProcessPortal>, IAsyncLifetime
+[Collection(LoadCollection.Name)]
+public sealed class JobEngineTests(InProcessPortalAtDefaultConcurrency app) : IClassFixture<InProcessPortalAtDefaultConcurrency>, IAsyncLifetime
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(3);
 
