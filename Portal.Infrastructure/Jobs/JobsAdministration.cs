@@ -2,6 +2,7 @@ using Hangfire;
 using Hangfire.Common;
 using Hangfire.States;
 using Microsoft.EntityFrameworkCore;
+using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
 using Portal.Domain.Servers;
@@ -176,8 +177,8 @@ public sealed class JobsAdministration(
     }
 
     /// <summary>
-    /// Stops the retries of a server's job: its pending triggers are unscheduled and a running firing interrupted.
-    /// What the user asked for (desired state) is left alone.
+    /// Stops the retries of a server's job: its queued and scheduled Hangfire jobs are deleted and a running one is
+    /// cancelled. What the user asked for (desired state) is left alone.
     /// </summary>
     public async Task<JobActionResult> CancelServerJobAsync(Guid serverId, AuditActor admin, CancellationToken cancellationToken)
     {
@@ -192,12 +193,22 @@ public sealed class JobsAdministration(
             username = server.Username.Value;
         }
         var request = JobRequest.Server(serverId);
-        var monitoring = storage.GetMonitoringApi();
-        var ids = monitoring.EnqueuedJobs(EnqueuedState.DefaultQueue, 0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key)
-            .Concat(monitoring.ScheduledJobs(0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key))
-            .Concat(monitoring.ProcessingJobs(0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key))
-            .Distinct(StringComparer.Ordinal).ToList();
-        var deleted = ids.Count(client.Delete);
+        List<string> ids;
+        int deleted;
+        try
+        {
+            var monitoring = storage.GetMonitoringApi();
+            ids = monitoring.EnqueuedJobs(EnqueuedState.DefaultQueue, 0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key)
+                .Concat(monitoring.ScheduledJobs(0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key))
+                .Concat(monitoring.ProcessingJobs(0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key))
+                .Distinct(StringComparer.Ordinal).ToList();
+            deleted = ids.Count(client.Delete);
+        }
+        catch (Exception e) when (e is NpgsqlException or BackgroundJobClientException)
+        {
+            // Hangfire's tables did not answer: nothing was cancelled, and the admin is told so.
+            return JobActionResult.SchedulerUnavailable;
+        }
         await audit.RecordAsync(admin, CancelAction, $"server:{username}", new { kind = "server", jobs = ids.Count, deleted }, cancellationToken);
         return JobActionResult.Done;
     }

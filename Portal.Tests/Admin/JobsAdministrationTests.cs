@@ -30,12 +30,12 @@ public sealed class JobsAdministrationTests : MigratedDatabaseTest, IDisposable
     private BackgroundJobClient? _client;
 
     /// <summary>The service on the real Hangfire tables of this database (the migration installed them); no Hangfire server runs.</summary>
-    private JobsAdministration Service()
+    private JobsAdministration Service(string? jobStoreConnectionString = null)
     {
         _servers = new ServerServices(Database, clock: _clock);
         _onboarding = new OnboardingServices(Database, clock: _clock);
         var options = new PostgreSqlStorageOptions { SchemaName = HangfireSchema.Name, PrepareSchemaIfNecessary = false };
-        _storage = new PostgreSqlStorage(new NpgsqlConnectionFactory(Database.ConnectionString, options), options);
+        _storage = new PostgreSqlStorage(new NpgsqlConnectionFactory(jobStoreConnectionString ?? Database.ConnectionString, options), options);
         _client = new BackgroundJobClient(_storage);
         return new JobsAdministration(Database.ContextFactory(), _onboarding.Review, _servers.Servers, _onboarding.Trigger,
             _storage, _client, new AuditLog(Database.ContextFactory(), _clock), _clock);
@@ -175,5 +175,18 @@ public sealed class JobsAdministrationTests : MigratedDatabaseTest, IDisposable
         Assert.Equal((DesiredServerState.Running, ServerState.StartPending), (server.Desired, server.Observed));
         Assert.Equal(1, await AuditCountAsync(JobsAdministration.CancelAction, "server:shiro"));
         Assert.Equal(JobActionResult.NotFound, await jobs.CancelServerJobAsync(Guid.NewGuid(), Admin, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task CancelServerJob_JobStoreNotAnswering_SchedulerUnavailableAndNothingAudited()
+    {
+        // The portal's rows answer; Hangfire's store is a closed port.
+        var away = new NpgsqlConnectionStringBuilder(Database.ConnectionString) { Port = 1, Timeout = 2 }.ConnectionString;
+        var jobs = Service(away);
+        var serverId = await new UsageRows(Database).ServerAsync("rokuro", observed: "StartPending", desired: "Running", attempts: 1, lastError: "boom");
+
+        Assert.Equal(JobActionResult.SchedulerUnavailable, await jobs.CancelServerJobAsync(serverId, Admin, CancellationToken.None));
+
+        Assert.Equal(0, await AuditCountAsync(JobsAdministration.CancelAction, "server:rokuro"));
     }
 }

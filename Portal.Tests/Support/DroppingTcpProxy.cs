@@ -10,27 +10,19 @@ namespace Portal.Tests.Support;
 /// to the real server, so the protocol on it (LDAP, StartTLS and all) is the real one. It counts the connections it
 /// accepts and those open at once, and can close the open ones, as a server's idle timeout or restart does.
 /// </summary>
-public sealed class DroppingTcpProxy : IAsyncDisposable
+public sealed class DroppingTcpProxy : LoopbackTcpProxy
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly int _targetPort;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _accepting;
     private readonly ConcurrentDictionary<TcpClient, bool> _forwarded = new();
     private int _drop;
     private int _accepted;
     private int _open;
     private int _maxOpen;
 
-    public DroppingTcpProxy(int targetPort, int drop)
+    public DroppingTcpProxy(int targetPort, int drop) : base(targetPort)
     {
-        _targetPort = targetPort;
         _drop = drop;
-        _listener.Start();
-        _accepting = AcceptAsync();
+        Start();
     }
-
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
     /// <summary>Connections accepted so far, dropped ones included.</summary>
     public int Accepted => Volatile.Read(ref _accepted);
@@ -63,28 +55,16 @@ public sealed class DroppingTcpProxy : IAsyncDisposable
         }
     }
 
-    private async Task AcceptAsync()
+    protected override Task ServeAsync(TcpClient client)
     {
-        while (!_stop.IsCancellationRequested)
+        if (Interlocked.Increment(ref _accepted) <= Volatile.Read(ref _drop))
         {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            if (Interlocked.Increment(ref _accepted) <= Volatile.Read(ref _drop))
-            {
-                // RST rather than FIN: the client sees the connection dropped, not an orderly goodbye.
-                client.Client.LingerState = new LingerOption(true, 0);
-                client.Dispose();
-                continue;
-            }
-            _ = ForwardAsync(client);
+            // RST rather than FIN: the client sees the connection dropped, not an orderly goodbye.
+            client.Client.LingerState = new LingerOption(true, 0);
+            client.Dispose();
+            return Task.CompletedTask;
         }
+        return ForwardAsync(client);
     }
 
     private async Task ForwardAsync(TcpClient client)
@@ -103,9 +83,9 @@ public sealed class DroppingTcpProxy : IAsyncDisposable
         {
             try
             {
-                await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
-                var toServer = client.GetStream().CopyToAsync(server.GetStream(), _stop.Token);
-                var toClient = server.GetStream().CopyToAsync(client.GetStream(), _stop.Token);
+                await server.ConnectAsync(IPAddress.Loopback, TargetPort, Stopping);
+                var toServer = client.GetStream().CopyToAsync(server.GetStream(), Stopping);
+                var toClient = server.GetStream().CopyToAsync(client.GetStream(), Stopping);
                 await Task.WhenAny(toServer, toClient);
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
@@ -120,13 +100,5 @@ public sealed class DroppingTcpProxy : IAsyncDisposable
                 Interlocked.Decrement(ref _open);
             }
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _accepting;
-        _stop.Dispose();
     }
 }

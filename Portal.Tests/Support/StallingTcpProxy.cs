@@ -8,22 +8,11 @@ namespace Portal.Tests.Support;
 /// with StartTLS and all, is the real one) until <see cref="Stall"/>, after which nothing moves on any connection, old
 /// or new, until <see cref="Resume"/>: a server that stopped answering without closing anything.
 /// </summary>
-public sealed class StallingTcpProxy : IAsyncDisposable
+public sealed class StallingTcpProxy : LoopbackTcpProxy
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly int _targetPort;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _accepting;
     private volatile TaskCompletionSource _open = Opened();
 
-    public StallingTcpProxy(int targetPort)
-    {
-        _targetPort = targetPort;
-        _listener.Start();
-        _accepting = AcceptAsync();
-    }
-
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
+    public StallingTcpProxy(int targetPort) : base(targetPort) => Start();
 
     public void Stall() => _open = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -36,32 +25,15 @@ public sealed class StallingTcpProxy : IAsyncDisposable
         return open;
     }
 
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            TcpClient client;
-            try
-            {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            _ = ForwardAsync(client);
-        }
-    }
-
-    private async Task ForwardAsync(TcpClient client)
+    protected override async Task ServeAsync(TcpClient client)
     {
         using (client)
         using (var server = new TcpClient())
         {
             try
             {
-                await _open.Task.WaitAsync(_stop.Token);
-                await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
+                await _open.Task.WaitAsync(Stopping);
+                await server.ConnectAsync(IPAddress.Loopback, TargetPort, Stopping);
                 await Task.WhenAny(PumpAsync(client.GetStream(), server.GetStream()), PumpAsync(server.GetStream(), client.GetStream()));
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
@@ -76,22 +48,14 @@ public sealed class StallingTcpProxy : IAsyncDisposable
         var buffer = new byte[16 * 1024];
         while (true)
         {
-            var read = await from.ReadAsync(buffer, _stop.Token);
+            var read = await from.ReadAsync(buffer, Stopping);
             if (read == 0)
             {
                 return;
             }
             // A stalled path holds what it read: the other side sees silence, not an error.
-            await _open.Task.WaitAsync(_stop.Token);
-            await to.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+            await _open.Task.WaitAsync(Stopping);
+            await to.WriteAsync(buffer.AsMemory(0, read), Stopping);
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _accepting;
-        _stop.Dispose();
     }
 }
