@@ -54,9 +54,10 @@ public sealed class JobLocks(NpgsqlDataSource lockConnections) : IAsyncDisposabl
                 };
                 await unlock.ExecuteScalarAsync(CancellationToken.None);
             }
-            catch (NpgsqlException)
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
             {
-                // The session is gone, and the lock with it.
+                // The session is gone (Npgsql says "not open" for a connection it already found broken), and the lock
+                // with it.
             }
             finally
             {

@@ -193,24 +193,32 @@ public sealed class JobsAdministration(
             username = server.Username.Value;
         }
         var request = JobRequest.Server(serverId);
-        List<string> ids;
-        int deleted;
+        var ids = new List<string>();
+        var deleted = 0;
+        var answered = true;
         try
         {
             var monitoring = storage.GetMonitoringApi();
-            ids = monitoring.EnqueuedJobs(EnqueuedState.DefaultQueue, 0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key)
+            ids.AddRange(monitoring.EnqueuedJobs(EnqueuedState.DefaultQueue, 0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key)
                 .Concat(monitoring.ScheduledJobs(0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key))
                 .Concat(monitoring.ProcessingJobs(0, CancelScanLimit).Where(j => Is(j.Value.Job, request)).Select(j => j.Key))
-                .Distinct(StringComparer.Ordinal).ToList();
-            deleted = ids.Count(client.Delete);
+                .Distinct(StringComparer.Ordinal));
+            foreach (var id in ids)
+            {
+                deleted += client.Delete(id) ? 1 : 0;
+            }
         }
         catch (Exception e) when (e is NpgsqlException or BackgroundJobClientException)
         {
-            // Hangfire's tables did not answer: nothing was cancelled, and the admin is told so.
-            return JobActionResult.SchedulerUnavailable;
+            // Hangfire's tables stopped answering: the admin is told, and what was deleted before is still recorded.
+            answered = false;
         }
-        await audit.RecordAsync(admin, CancelAction, $"server:{username}", new { kind = "server", jobs = ids.Count, deleted }, cancellationToken);
-        return JobActionResult.Done;
+        if (answered || deleted > 0)
+        {
+            await audit.RecordAsync(admin, CancelAction, $"server:{username}", new { kind = "server", jobs = ids.Count, deleted, complete = answered },
+                cancellationToken);
+        }
+        return answered ? JobActionResult.Done : JobActionResult.SchedulerUnavailable;
     }
 
     /// <summary>Whether a Hangfire job is the runner's for this request.</summary>

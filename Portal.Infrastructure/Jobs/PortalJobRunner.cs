@@ -41,7 +41,7 @@ public sealed partial class PortalJobRunner(
                 LogBusy(logger, request.ToString());
                 if (job.Concurrency == JobConcurrency.OnePerKeyRunAgain)
                 {
-                    Schedule(request, options.Value.BusyRetryDelay);
+                    Schedule(request, options.Value.BusyRetryDelay, cancellationToken);
                 }
                 return;
             }
@@ -49,7 +49,7 @@ public sealed partial class PortalJobRunner(
         }
         if (again is { } delay)
         {
-            Schedule(request, delay);
+            Schedule(request, delay, cancellationToken);
         }
     }
 
@@ -75,9 +75,17 @@ public sealed partial class PortalJobRunner(
     /// <summary>The most steps asked for "at once" that one run takes before queueing the next.</summary>
     public const int StepsPerRun = 10;
 
-    /// <summary>Throws when the store is away, so that Hangfire retries this run rather than the next look being lost.</summary>
-    private void Schedule(JobRequest request, TimeSpan delay)
+    /// <summary>
+    /// Throws when the store is away, so that Hangfire retries this run rather than the next look being lost. Nothing is
+    /// scheduled from a run that was cancelled: an admin deleted its job (a cancel must not come back by the next look),
+    /// or the node is stopping; the sweeps find the work that is left either way.
+    /// </summary>
+    private void Schedule(JobRequest request, TimeSpan delay, CancellationToken cancellationToken)
     {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return;
+        }
         if (delay <= TimeSpan.Zero)
         {
             client.Enqueue<PortalJobRunner>(r => r.RunAsync(request.Kind, request.Key, CancellationToken.None));

@@ -68,14 +68,14 @@ public sealed partial class RecurringJobs(IRecurringJobManagerV2 recurring, ICon
     {
         if (every < TimeSpan.FromMinutes(1))
         {
-            return $"*/{Divisor(60, (int)Math.Max(1, Math.Round(every.TotalSeconds)))} * * * * *";
+            return $"*/{Divisor(60, (int)Math.Max(1, Math.Floor(every.TotalSeconds)))} * * * * *";
         }
         if (every < TimeSpan.FromHours(1))
         {
-            return $"0 */{Divisor(60, (int)Math.Round(every.TotalMinutes))} * * * *";
+            return $"0 */{Divisor(60, (int)Math.Floor(every.TotalMinutes))} * * * *";
         }
         return every < TimeSpan.FromDays(1)
-            ? string.Create(CultureInfo.InvariantCulture, $"0 0 */{Divisor(24, (int)Math.Round(every.TotalHours))} * * *")
+            ? string.Create(CultureInfo.InvariantCulture, $"0 0 */{Divisor(24, (int)Math.Floor(every.TotalHours))} * * *")
             : "0 0 0 * * *";
     }
 
