@@ -16,7 +16,7 @@ namespace Portal.Benchmarks;
 
 /// <summary>
 /// N users start at once on the JupyterHub backend: the time until all are ready through the portal (requests,
-/// Quartz jobs, the backend, the database), against the same N starts sent straight to the hub's REST API in the same
+/// Hangfire jobs, the backend, the database), against the same N starts sent straight to the hub's REST API in the same
 /// run; the ratio, spawn percentiles, and duplicates (a user with more than one server or session).
 /// </summary>
 public static class HubStartBenchmark
@@ -55,7 +55,15 @@ public static class HubStartBenchmark
             Console.WriteLine($"{"path",-28} {"all ready (s)",14} {"p50 (s)",9} {"p95 (s)",9} {"failed",7} {"duplicates",11}");
             Print("portal (jobs → hub)", portal, portal.Duplicates + portalDuplicates);
             Print("hub REST API directly", direct, directDuplicates);
-            Console.WriteLine($"ratio portal / hub: {portal.Total.TotalSeconds / direct.Total.TotalSeconds:F2}");
+            Console.WriteLine($"ratio portal / hub: {portal.Total.TotalSeconds / direct.Total.TotalSeconds:F2} (time until the last ready server)");
+            // When the hub alone loses servers, its time covers fewer of them: the time per ready server compares rates.
+            var portalReady = users - portal.Failed;
+            var directReady = users - direct.Failed;
+            if (portalReady > 0 && directReady > 0)
+            {
+                Console.WriteLine($"ratio per ready server: {portal.Total.TotalSeconds / portalReady / (direct.Total.TotalSeconds / directReady):F2} "
+                    + $"(portal {portalReady}, hub {directReady} ready)");
+            }
             return portal.Failed == 0 && portal.Duplicates + portalDuplicates == 0 ? 0 : 1;
         }
         finally
@@ -127,7 +135,18 @@ public static class HubStartBenchmark
             var delay = TimeSpan.FromMilliseconds(500);
             while (clock.Elapsed < limit)
             {
-                using var response = await api.PostAsync(new Uri($"users/{name}/server", UriKind.Relative), null);
+                HttpResponseMessage response;
+                try
+                {
+                    response = await api.PostAsync(new Uri($"users/{name}/server", UriKind.Relative), null);
+                }
+                catch (TaskCanceledException)
+                {
+                    // A hub busy spawning may answer the start after the client's timeout; it has the request, so
+                    // follow the server's status as after a 202.
+                    break;
+                }
+                using var answered = response;
                 if (response.StatusCode != HttpStatusCode.TooManyRequests)
                 {
                     break;
@@ -138,7 +157,16 @@ public static class HubStartBenchmark
             }
             while (clock.Elapsed < limit)
             {
-                var server = await ServerAsync(api, name);
+                JsonElement? server;
+                try
+                {
+                    server = await ServerAsync(api, name);
+                }
+                catch (TaskCanceledException)
+                {
+                    // A hub busy spawning may not answer a status read within the client's timeout: ask again.
+                    continue;
+                }
                 if (server is { } s && s.TryGetProperty("ready", out var r) && r.GetBoolean())
                 {
                     ready[i] = clock.Elapsed.TotalSeconds;

@@ -46,7 +46,7 @@ public static class DependencyInjection
         }
 
         services.AddSingleton(TimeProvider.System);
-        // Bounded pools: the portal's and Quartz's together stay well under PostgreSQL's max_connections, so a burst
+        // Bounded pools: the portal's, the jobs' and the job locks' together stay well under PostgreSQL's max_connections, so a burst
         // of clicks waits for a connection instead of being refused one.
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         if (!connectionString.Contains("Maximum Pool Size", StringComparison.OrdinalIgnoreCase)
@@ -88,7 +88,6 @@ public static class DependencyInjection
         services.AddSingleton<CredentialIssuer>();
         services.AddSingleton<CredentialService>();
         services.AddSingleton<ProvisioningService>();
-        services.AddSingleton<IProvisioningTrigger, QuartzProvisioningTrigger>();
         services.AddSingleton<ImportService>();
         services.AddSingleton<AnnouncementService>();
 
@@ -100,7 +99,6 @@ public static class DependencyInjection
         services.AddHostedService(sp => sp.GetRequiredService<ServerChanges>());
         services.AddSingleton<ServerService>();
         services.AddSingleton<ServerReconciler>();
-        services.AddSingleton<IServerJobTrigger, QuartzServerJobTrigger>();
         services.AddLocalProcessBackend(configuration);
         if (configuration.GetSection(JupyterHubOptions.Section).Exists())
         {

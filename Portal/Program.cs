@@ -76,6 +76,7 @@ app.UseWhen(context => !context.Request.Path.StartsWithSegments(ApiEndpoints.Pre
 });
 app.UseRateLimiter();
 app.UseAntiforgery();
+app.UseJobDashboardAudit();
 
 app.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false }).AllowAnonymous();
 app.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).AllowAnonymous();
@@ -85,6 +86,7 @@ app.MapCultureSwitch();
 app.MapSignOut();
 app.MapOnboardingEndpoints();
 app.MapPortalApi();
+app.MapJobDashboard();
 app.MapOpenApi(ApiEndpoints.OpenApiPath).AllowAnonymous();
 // The admin downloads and the import take texts from the query too: the same check as the API's.
 var checkedEndpoints = app.MapGroup("").RefuseControlCharacters();

@@ -20,9 +20,8 @@ public sealed partial class LdapDirectory : IDirectoryAdministration
     ];
 
     public Task<IReadOnlyDictionary<string, IReadOnlyList<string>>?> ReadAttributesAsync(Username username, CancellationToken cancellationToken) =>
-        Task.Run(() =>
+        _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
             var entries = Search(service, username.Value, AdministrationAttributes);
             if (entries.Count != 1)
             {
@@ -41,9 +40,8 @@ public sealed partial class LdapDirectory : IDirectoryAdministration
         }, cancellationToken);
 
     public Task SetLockedAsync(Username username, bool locked, CancellationToken cancellationToken) =>
-        Task.Run(() =>
+        _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
             var entry = FindSingleEntry(service, username.Value)
                 ?? throw new DirectoryUnavailableException($"The directory has no single entry for {username}.");
             var current = Value(entry, "pwdAccountLockedTime");
@@ -67,9 +65,8 @@ public sealed partial class LdapDirectory : IDirectoryAdministration
         }, cancellationToken);
 
     public Task SetRoleAsync(Username username, Role role, CancellationToken cancellationToken) =>
-        Task.Run(() =>
+        _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
             var entry = FindSingleEntry(service, username.Value)
                 ?? throw new DirectoryUnavailableException($"The directory has no single entry for {username}.");
             var dn = entry.DistinguishedName;

@@ -52,19 +52,19 @@ public sealed partial class LdapDirectory
                 DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var lockedAt))
         {
             // ppolicy would not bind the entry either; without a time there is no end to tell.
-            LogUnreadableLockTime(logger, entry.DistinguishedName, lockedTime);
+            LogUnreadableLockTime(_logger, entry.DistinguishedName, lockedTime);
             return new DirectoryLock(Until: null);
         }
         // ppolicy keeps the stamp after it expires (until the next bind removes it): expired means unlocked.
         var until = lockedAt + policy.Duration;
-        return until > clock.GetUtcNow() ? new DirectoryLock(until) : null;
+        return until > _clock.GetUtcNow() ? new DirectoryLock(until) : null;
     }
 
     /// <summary>The policy named by the entry's <c>pwdPolicySubentry</c>, else the default one; read briefly cached.</summary>
     private LockoutPolicy PolicyOf(LdapConnection service, SearchResultEntry entry)
     {
         var dn = Value(entry, "pwdPolicySubentry") ?? _options.DefaultPasswordPolicyDn;
-        var now = clock.GetUtcNow();
+        var now = _clock.GetUtcNow();
         if (_policies.TryGetValue(dn, out var cached) && now - cached.ReadAt < TimeSpan.FromSeconds(_options.PasswordPolicyCacheSeconds))
         {
             return cached.Policy;
@@ -83,12 +83,12 @@ public sealed partial class LdapDirectory
         }
         catch (DirectoryOperationException e) when (e.Response?.ResultCode == ResultCode.NoSuchObject)
         {
-            LogPolicyMissing(logger, dn);
+            LogPolicyMissing(_logger, dn);
             return LockoutPolicy.None;
         }
         if (response.Entries.Count == 0)
         {
-            LogPolicyMissing(logger, dn);
+            LogPolicyMissing(_logger, dn);
             return LockoutPolicy.None;
         }
         var policy = response.Entries[0];

@@ -7,9 +7,8 @@ namespace Portal.Infrastructure.Directory;
 public sealed partial class LdapDirectory
 {
     public Task<string?> UidWithEmailAsync(EmailAddress email, CancellationToken cancellationToken) =>
-        Task.Run(() =>
+        _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
             // mail has caseIgnoreIA5Match equality in the core schema, so the directory compares without case.
             var filter = $"(&(objectClass=inetOrgPerson)(mail={LdapEscaping.FilterValue(email.Value)}))";
             var request = new SearchRequest(_options.PeopleDn, filter, SearchScope.Subtree, "uid") { SizeLimit = 1 };

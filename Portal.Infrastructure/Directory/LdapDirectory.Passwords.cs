@@ -1,6 +1,5 @@
 using System.DirectoryServices.Protocols;
 using System.Formats.Asn1;
-using System.Net;
 using System.Text;
 using Microsoft.Extensions.Logging;
 using Portal.Domain.Accounts;
@@ -40,25 +39,29 @@ public sealed partial class LdapDirectory : IPasswordChanger
         }
         var current = PasswordText.Normalize(currentPassword);
         var next = PasswordText.Normalize(newPassword);
-        return Task.Run(() => ChangePassword(username, current, next), cancellationToken);
+        return ChangePasswordCoreAsync(username, current, next, cancellationToken);
     }
 
-    private PasswordChangeOutcome ChangePassword(Username username, string currentPassword, string newPassword)
+    private async Task<PasswordChangeOutcome> ChangePasswordCoreAsync(Username username, string currentPassword, string newPassword,
+        CancellationToken cancellationToken)
     {
-        string dn;
-        using (var service = ConnectAsService())
+        var dn = await _service.RunAsync(service => FindSingleEntry(service, username.Value)?.DistinguishedName, cancellationToken)
+            .ConfigureAwait(false);
+        if (dn is null)
         {
-            if (FindSingleEntry(service, username.Value) is not { } entry)
-            {
-                return new PasswordChangeOutcome.WrongCurrentPassword();
-            }
-            dn = entry.DistinguishedName;
+            return new PasswordChangeOutcome.WrongCurrentPassword();
         }
+        return await Task.Run(() => ChangePasswordAsPerson(username, dn, currentPassword, newPassword), cancellationToken)
+            .ConfigureAwait(false);
+    }
 
+    /// <summary>Bind and Password Modify on the person's own connection, never a service-account one, and never repeated.</summary>
+    private PasswordChangeOutcome ChangePasswordAsPerson(Username username, string dn, string currentPassword, string newPassword)
+    {
         LdapConnection connection;
         try
         {
-            connection = ConnectAndBind(new NetworkCredential(dn, currentPassword));
+            connection = ConnectAsPerson(dn, currentPassword);
         }
         catch (LdapException e) when (e.ErrorCode == 49)
         {
@@ -67,7 +70,7 @@ public sealed partial class LdapDirectory : IPasswordChanger
         }
         catch (DirectoryOperationException e)
         {
-            LogPasswordBindRefused(logger, username.Value, e.Message);
+            LogPasswordBindRefused(_logger, username.Value, e.Message);
             return new PasswordChangeOutcome.WrongCurrentPassword();
         }
         catch (LdapException e)
@@ -93,7 +96,7 @@ public sealed partial class LdapDirectory : IPasswordChanger
         {
             var message = e.Response.ErrorMessage ?? "";
             var reason = PolicyRejection(e.Response.Controls);
-            LogPasswordRefusedByDirectory(logger, username.Value, reason, message);
+            LogPasswordRefusedByDirectory(_logger, username.Value, reason, message);
             return new PasswordChangeOutcome.RejectedByDirectory(reason, message);
         }
         catch (DirectoryOperationException e)

@@ -9,16 +9,14 @@ namespace Portal.Infrastructure.Directory;
 public sealed partial class LdapDirectory : IDirectoryProvisioning
 {
     public Task<bool> UsernameExistsAsync(Username username, CancellationToken cancellationToken) =>
-        Task.Run(() =>
+        _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
             return Search(service, username.Value, ["uid"]).Count > 0;
         }, cancellationToken);
 
     public Task EnsurePersonAsync(NewPerson person, CancellationToken cancellationToken) =>
-        Task.Run(() =>
+        _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
             if (AcceptExisting(service, person))
             {
                 return;
@@ -62,9 +60,8 @@ public sealed partial class LdapDirectory : IDirectoryProvisioning
     public Task SetInitialPasswordAsync(Username username, string password, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(password);
-        return Task.Run(() =>
+        return _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
             // An administrator's reset: the person must change it at first sign-in.
             var newPassword = new DirectoryAttributeModification { Name = "userPassword", Operation = DirectoryAttributeOperation.Replace };
             newPassword.Add(PasswordText.Normalize(password));
@@ -75,9 +72,8 @@ public sealed partial class LdapDirectory : IDirectoryProvisioning
     }
 
     public Task EnsureInStudentsGroupAsync(Username username, CancellationToken cancellationToken) =>
-        Task.Run(() =>
+        _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
             try
             {
                 Send<ModifyResponse>(service, new ModifyRequest(_options.GroupDn(_options.StudentsGroup),

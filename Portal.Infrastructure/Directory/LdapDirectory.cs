@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.DirectoryServices.Protocols;
 using System.Globalization;
 using System.Net;
+using System.Text;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Portal.Domain.Accounts;
@@ -10,16 +11,38 @@ namespace Portal.Infrastructure.Directory;
 
 /// <summary>
 /// <see cref="IDirectory"/> over OpenLDAP with System.DirectoryServices.Protocols. The library is synchronous,
-/// so each call runs on the thread pool with its own short-lived connection (a connect and bind costs ~0.3 ms
-/// on loopback; see shared/reference/ldap.md). Every connection is protected as <see cref="LdapOptions.Security"/>
-/// says, and no credential is sent before its TLS session is up (docs/decisions/0014-ldap-lockout-and-tls.md).
+/// so each call runs on the thread pool. What the portal asks as its service account runs on a connection lent by
+/// <see cref="ServiceConnectionPool"/> (set up once: connect, TLS, bind; docs/decisions/0016-ldap-service-connections.md);
+/// a person's own bind always gets a new connection of its own (<see cref="ConnectAsPerson"/>), closed after it.
+/// Every connection is protected as <see cref="LdapOptions.Security"/> says, and no credential is sent before its TLS
+/// session is up (docs/decisions/0014-ldap-lockout-and-tls.md).
 /// </summary>
-public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger<LdapDirectory> logger, TimeProvider clock) : IDirectory
+public sealed partial class LdapDirectory : IDirectory, IDisposable
 {
     private static readonly string[] UserAttributes =
         ["uid", "cn", "displayName", "mail", "uidNumber", "pwdReset", "pwdAccountLockedTime", "pwdPolicySubentry"];
 
-    private readonly LdapOptions _options = options.Value;
+    /// <summary>RFC 4532 "Who am I?" extended operation.</summary>
+    public const string WhoAmIOid = "1.3.6.1.4.1.4203.1.11.3";
+
+    private readonly LdapOptions _options;
+    private readonly ILogger<LdapDirectory> _logger;
+    private readonly TimeProvider _clock;
+
+    /// <summary>The only user of <see cref="ConnectAsService"/>: every service-account operation goes through it.</summary>
+    private readonly ServiceConnectionPool _service;
+
+    public LdapDirectory(IOptions<LdapOptions> options, ILogger<LdapDirectory> logger, TimeProvider clock)
+    {
+        _options = options.Value;
+        _logger = logger;
+        _clock = clock;
+        _service = new ServiceConnectionPool(_options.ServiceConnectionPoolSize, ConnectAsService,
+            TimeSpan.FromSeconds(_options.TimeoutSeconds), Endpoint, logger);
+    }
+
+    /// <summary>Closes the kept service-account connections (the DI container does so with the singleton).</summary>
+    public void Dispose() => _service.Dispose();
 
     public Task<DirectoryAuthentication> AuthenticateAsync(Username username, string password, CancellationToken cancellationToken)
     {
@@ -28,63 +51,71 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
         {
             throw new ArgumentException("A password is required.", nameof(password));
         }
-        return Task.Run(() => Authenticate(username, password), cancellationToken);
+        return AuthenticateCoreAsync(username, password, cancellationToken);
     }
 
     public Task<DirectoryUser?> FindUserAsync(Username username, CancellationToken cancellationToken) =>
-        Task.Run(() =>
+        _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
             var entry = FindSingleEntry(service, username.Value);
             return entry is null ? null : ToUser(service, username, entry);
         }, cancellationToken);
 
     public Task<DirectoryLock?> FindLockAsync(Username username, CancellationToken cancellationToken) =>
-        Task.Run(() =>
-        {
-            using var service = ConnectAsService();
-            return FindSingleEntry(service, username.Value) is { } entry ? LockOf(service, entry) : null;
-        }, cancellationToken);
+        _service.RunAsync(service => FindSingleEntry(service, username.Value) is { } entry ? LockOf(service, entry) : null,
+            cancellationToken);
 
-    public Task CheckAvailableAsync(CancellationToken cancellationToken) =>
-        Task.Run(() =>
+    /// <summary>A round trip on a service-account connection: a kept connection proves nothing until it answers.</summary>
+    public Task CheckAvailableAsync(CancellationToken cancellationToken) => ServiceIdentityAsync(cancellationToken);
+
+    /// <summary>
+    /// Whom the directory takes the portal's service-account connections for (RFC 4532 "Who am I?"), e.g.
+    /// <c>dn:uid=svc-portal,ou=services,dc=example,dc=org</c>.
+    /// </summary>
+    public Task<string> ServiceIdentityAsync(CancellationToken cancellationToken) =>
+        _service.RunAsync(service =>
         {
-            using var service = ConnectAsService();
+            var response = Send<ExtendedResponse>(service, new ExtendedRequest(WhoAmIOid));
+            return response.ResponseValue is { Length: > 0 } value ? Encoding.UTF8.GetString(value) : "";
         }, cancellationToken);
 
     /// <summary>
     /// Distinguished names of the people whose <c>uid</c> equals <paramref name="uid"/> exactly. The value is escaped
     /// here, so wildcards and filter metacharacters in it match nothing but themselves.
     /// </summary>
-    public IReadOnlyList<string> FindDistinguishedNames(string uid)
-    {
-        using var service = ConnectAsService();
-        return [.. Search(service, uid, ["uid"]).Select(e => e.DistinguishedName)];
-    }
+    public IReadOnlyList<string> FindDistinguishedNames(string uid) =>
+        _service.Run(service => (IReadOnlyList<string>)[.. Search(service, uid, ["uid"]).Select(e => e.DistinguishedName)]);
 
-    private DirectoryAuthentication Authenticate(Username username, string password)
+    /// <summary>
+    /// Three steps, not one operation: the service account's look-ups before and after run on lent connections (each
+    /// repeatable), the person's bind between them on a connection of its own, which is never repeated here, since
+    /// ppolicy counts every wrong password it sees.
+    /// </summary>
+    private async Task<DirectoryAuthentication> AuthenticateCoreAsync(Username username, string password, CancellationToken cancellationToken)
     {
-        using var service = ConnectAsService();
-        var entry = FindSingleEntry(service, username.Value);
+        var (entry, lockBefore) = await _service.RunAsync<(SearchResultEntry? Entry, DirectoryLock? Lock)>(service =>
+            FindSingleEntry(service, username.Value) is { } found ? (found, LockOf(service, found)) : (null, null),
+            cancellationToken).ConfigureAwait(false);
         if (entry is null)
         {
             return new DirectoryAuthentication.Refused(SignInRefusal.InvalidCredentials);
         }
         // The directory refuses every bind of a locked entry alike (49), whatever the password: do not try it.
-        if (LockOf(service, entry) is { } lockBefore)
+        if (lockBefore is not null)
         {
             return new DirectoryAuthentication.Refused(SignInRefusal.Locked, lockBefore.Until);
         }
 
         try
         {
-            ConnectAndBind(new NetworkCredential(entry.DistinguishedName, password)).Dispose();
+            await Task.Run(() => ConnectAsPerson(entry.DistinguishedName, password).Dispose(), cancellationToken).ConfigureAwait(false);
         }
         catch (LdapException e) when (e.ErrorCode == 49)
         {
             // Wrong password, locked and disabled all answer 49; only the service account can tell them apart.
             // A lock now is this failure's doing (the last one ppolicy allowed) or came meanwhile.
-            var lockAfter = FindSingleEntry(service, username.Value) is { } now ? LockOf(service, now) : null;
+            var lockAfter = await _service.RunAsync(service =>
+                FindSingleEntry(service, username.Value) is { } now ? LockOf(service, now) : null, cancellationToken).ConfigureAwait(false);
             return lockAfter is { Until: null }
                 ? new DirectoryAuthentication.Refused(SignInRefusal.Locked)
                 : new DirectoryAuthentication.Refused(SignInRefusal.InvalidCredentials, lockAfter?.Until);
@@ -92,14 +123,15 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
         catch (DirectoryOperationException e)
         {
             // Codes such as 53 (unwilling) or 34 (invalid DN) come without a response: a refusal, not an outage.
-            LogBindRefused(logger, username.Value, e.Message);
+            LogBindRefused(_logger, username.Value, e.Message);
             return new DirectoryAuthentication.Refused(SignInRefusal.InvalidCredentials);
         }
         catch (LdapException e)
         {
             throw new DirectoryUnavailableException($"LDAP bind failed: {e.Message} ({e.ErrorCode})", e);
         }
-        return new DirectoryAuthentication.Succeeded(ToUser(service, username, entry));
+        var user = await _service.RunAsync(service => ToUser(service, username, entry), cancellationToken).ConfigureAwait(false);
+        return new DirectoryAuthentication.Succeeded(user);
     }
 
     private DirectoryUser ToUser(LdapConnection service, Username username, SearchResultEntry entry)
@@ -131,7 +163,7 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
         if (entries.Count > 1)
         {
             // The unique overlay should make this impossible; refuse rather than guess whose password to check.
-            LogAmbiguousUid(logger, uid, entries.Count);
+            LogAmbiguousUid(_logger, uid, entries.Count);
             return null;
         }
         return entries.Count == 1 ? entries[0] : null;
@@ -169,6 +201,7 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
         }
     }
 
+    /// <summary>A new connection bound as the service account: only <see cref="_service"/> opens them, and keeps them.</summary>
     private LdapConnection ConnectAsService()
     {
         try
@@ -181,6 +214,14 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
                 $"The portal's LDAP service account could not bind to {Endpoint}: {e.Message}", e);
         }
     }
+
+    /// <summary>
+    /// A new connection bound as a person, for that person's own operation; the caller disposes it. It never reaches
+    /// <see cref="_service"/> (which cannot take a connection it did not open), so no later service-account operation
+    /// can run with the person's identity. Throws the library's exceptions as they are: a refused bind (49) is an answer
+    /// here, not an outage.
+    /// </summary>
+    private LdapConnection ConnectAsPerson(string dn, string password) => ConnectAndBind(new NetworkCredential(dn, password));
 
     /// <summary>Tries at setting up a connection that the server drops or refuses at once: the first and two more.</summary>
     private const int ConnectAttempts = 3;
@@ -211,7 +252,7 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
             catch (Exception e) when (attempt < ConnectAttempts && IsConnectionLost(e) && Stopwatch.GetElapsedTime(started) < QuickFailure)
             {
                 connection.Dispose();
-                LogReconnecting(logger, Endpoint, attempt, Describe(e.InnerException ?? e));
+                LogReconnecting(_logger, Endpoint, attempt, Describe(e.InnerException ?? e));
             }
             catch
             {
@@ -308,7 +349,7 @@ public sealed partial class LdapDirectory(IOptions<LdapOptions> options, ILogger
         connection.Bind(credential);
     }
 
-    private static string Describe(Exception e) => e switch
+    internal static string Describe(Exception e) => e switch
     {
         LdapException ldap => $"{ldap.Message} ({ldap.ErrorCode}{(string.IsNullOrEmpty(ldap.ServerErrorMessage) ? "" : $", {ldap.ServerErrorMessage}")})",
         DirectoryOperationException { Response: { } response } => $"{response.ResultCode} {response.ErrorMessage}",

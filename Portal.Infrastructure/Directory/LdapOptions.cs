@@ -67,6 +67,13 @@ public sealed class LdapOptions : IValidatableObject
     public int TimeoutSeconds { get; set; } = 10;
 
     /// <summary>
+    /// At most this many connections bound as the service account are open at once, each kept for the next operation
+    /// (docs/decisions/0016-ldap-service-connections.md); an operation beyond it waits for one to come back.
+    /// </summary>
+    [Range(1, 256)]
+    public int ServiceConnectionPoolSize { get; set; } = 8;
+
+    /// <summary>
     /// The password policy that applies to a person without <c>pwdPolicySubentry</c>, relative to <see cref="BaseDn"/>: the
     /// ppolicy overlay's <c>olcPPolicyDefault</c>, which the service account cannot read from cn=config.
     /// </summary>

@@ -1,22 +1,20 @@
 using Microsoft.Extensions.Logging;
-using Quartz;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Mail;
 
 /// <summary>
 /// Sends the outbox's due mail (<see cref="MailDispatcher.DispatchDueAsync"/>), every
-/// <see cref="MailOptions.DispatchIntervalSeconds"/> and whenever <see cref="IMailDispatchTrigger"/> asks.
-/// One run at a time across the cluster; the claims on the messages would keep two runs apart anyway. The sending
-/// itself stays in <see cref="MailDispatcher"/>, so the job engine can change without touching it.
+/// <see cref="MailOptions.DispatchIntervalSeconds"/> and whenever a mail is queued. Runs may overlap, on one node or
+/// several: each message is claimed before it is sent, so two runs never send the same one.
 /// </summary>
-[DisallowConcurrentExecution]
-public sealed partial class MailDispatchJob(MailDispatcher dispatcher, ILogger<MailDispatchJob> logger) : IJob
+public sealed partial class MailDispatchJob(MailDispatcher dispatcher, ILogger<MailDispatchJob> logger) : IPortalJob
 {
-    public static readonly JobKey Key = new("mail-dispatch", "mail");
+    public JobKind Kind => JobKind.MailDispatch;
 
-    public static readonly TriggerKey TriggerKey = new("mail-dispatch-every-interval", "mail");
+    public JobConcurrency Concurrency => JobConcurrency.Overlapping;
 
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default)
+    public async Task<TimeSpan?> RunAsync(string key, CancellationToken cancellationToken)
     {
         try
         {
@@ -28,6 +26,7 @@ public sealed partial class MailDispatchJob(MailDispatcher dispatcher, ILogger<M
             // the claim expires; everything else waits for the next run.
             LogDatabaseUnavailable(logger, e);
         }
+        return null;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Mail dispatch stopped: the database did not answer; the next run tries again.")]

@@ -2,6 +2,7 @@ using Microsoft.EntityFrameworkCore;
 using Npgsql;
 using Portal.Domain.Mail;
 using Portal.Infrastructure.Persistence;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Mail;
 
@@ -10,7 +11,7 @@ namespace Portal.Infrastructure.Mail;
 /// <see cref="MailDispatcher"/> sends it later. A deduplication key already queued (sent or not) is a no-op,
 /// so the same logical mail goes out once however often it is asked for.
 /// </summary>
-public sealed class OutboxMailer(IDbContextFactory<PortalDbContext> contexts, TimeProvider clock, IMailDispatchTrigger? trigger = null) : IMailer
+public sealed class OutboxMailer(IDbContextFactory<PortalDbContext> contexts, TimeProvider clock, IJobTrigger? jobs = null) : IMailer
 {
     public const string DeduplicationIndex = "ix_outbox_mails_dedup_key";
     public const int MaxDeduplicationKeyLength = 200;
@@ -35,9 +36,9 @@ public sealed class OutboxMailer(IDbContextFactory<PortalDbContext> contexts, Ti
                 """,
                 cancellationToken);
         }
-        if (inserted > 0 && trigger is not null)
+        if (inserted > 0 && jobs is not null)
         {
-            await trigger.RequestDispatchAsync(cancellationToken);
+            await jobs.RunSoonAsync(JobRequest.MailDispatch, cancellationToken);
         }
     }
 
@@ -48,7 +49,7 @@ public sealed class OutboxMailer(IDbContextFactory<PortalDbContext> contexts, Ti
     /// once, e.g. a transition guarded by the entity's version). A key that is already queued makes the caller's
     /// save fail with a unique violation on <see cref="DeduplicationIndex"/> (see <see cref="IsDuplicate"/>), which
     /// rolls the state change back with it rather than sending a second mail. After the commit, call
-    /// <see cref="IMailDispatchTrigger.RequestDispatchAsync"/> to have it sent at once instead of at the next run.
+    /// <see cref="IJobTrigger.RunSoonAsync"/> with <see cref="JobRequest.MailDispatch"/> to have it sent at once instead of at the next run.
     /// </summary>
     public static OutboxMail Stage(PortalDbContext db, MailMessage message, string deduplicationKey, DateTimeOffset now)
     {

@@ -7,6 +7,7 @@ using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Terms;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Onboarding;
 
@@ -43,7 +44,7 @@ public sealed class ApplicationService(
     IDbContextFactory<PortalDbContext> contexts,
     IDirectoryProvisioning directory,
     TermsService terms,
-    IMailDispatchTrigger mail,
+    IJobTrigger jobs,
     IOptions<OnboardingOptions> options,
     TimeProvider clock)
 {
@@ -134,7 +135,7 @@ public sealed class ApplicationService(
             var code = field == ApplicationForm.Fields.DesiredUsername ? ApplicationForm.Codes.UsernameTaken : ApplicationForm.Codes.OpenApplicationExists;
             return new SubmitResult.Invalid([new FieldError(field, code)]);
         }
-        await mail.RequestDispatchAsync(cancellationToken);
+        await jobs.RunSoonAsync(JobRequest.MailDispatch, cancellationToken);
         return new SubmitResult.Submitted(application.Id, token);
     }
 

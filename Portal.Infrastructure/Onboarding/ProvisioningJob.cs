@@ -1,29 +1,22 @@
-using Microsoft.Extensions.Configuration;
-using Quartz;
+using System.Globalization;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Onboarding;
 
 /// <summary>
-/// Provisions whatever approved applications are due. Runs every few seconds and at once after an approval;
-/// never twice at the same time in the cluster.
+/// Creates the account of one approved application: one job per application, so many approvals provision in
+/// parallel up to the worker count. A failure is recorded on the application with its backoff, and the provisioning
+/// sweep enqueues the application again when that ends: one path for retries, so they never multiply.
 /// </summary>
-[DisallowConcurrentExecution]
-public sealed class ProvisioningJob(ProvisioningService provisioning) : IJob
+public sealed class ProvisioningJob(ProvisioningService provisioning) : IPortalJob
 {
-    public static readonly JobKey Key = new("provisioning", "onboarding");
+    public JobKind Kind => JobKind.Provisioning;
 
-    public async ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default) =>
-        await provisioning.ProvisionDueAsync(cancellationToken);
-}
+    public JobConcurrency Concurrency => JobConcurrency.OnePerKeyRunAgain;
 
-public static class ProvisioningJobSetup
-{
-    public static IQuartzBuilder AddProvisioningJobs(this IQuartzBuilder quartz, IConfiguration configuration)
+    public async Task<TimeSpan?> RunAsync(string key, CancellationToken cancellationToken)
     {
-        var seconds = Math.Max(1, configuration.GetValue($"{OnboardingOptions.Section}:ProvisioningSweepSeconds", 30));
-        quartz.AddJob<ProvisioningJob>(job => job.WithIdentity(ProvisioningJob.Key).StoreDurably());
-        quartz.AddTrigger(trigger => trigger.ForJob(ProvisioningJob.Key).WithIdentity("provisioning-sweep", "onboarding")
-            .StartNow().WithSimpleSchedule(s => s.WithInterval(TimeSpan.FromSeconds(seconds)).RepeatForever()));
-        return quartz;
+        await provisioning.ProvisionAsync(Guid.Parse(key, CultureInfo.InvariantCulture), cancellationToken);
+        return null;
     }
 }

@@ -4,7 +4,7 @@ using Npgsql;
 using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Audit;
-using Portal.Infrastructure.Mail;
+using Portal.Infrastructure.Jobs;
 using Portal.Infrastructure.Persistence;
 
 namespace Portal.Infrastructure.Onboarding;
@@ -44,29 +44,34 @@ public sealed partial class ProvisioningService(
     NpgsqlDataSource dataSource,
     IDirectoryProvisioning directory,
     CredentialIssuer credentials,
-    IMailDispatchTrigger mail,
+    IJobTrigger jobs,
     TimeProvider clock,
     ILogger<ProvisioningService> logger)
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromMinutes(10);
 
+    /// <summary>At most this many applications per sweep; the next sweep takes the rest.</summary>
+    private const int DueBatch = 1000;
+
     /// <summary>Called after each step; tests use it to stop a run half-way, as a killed node would.</summary>
     public Func<ProvisioningStep, Guid, CancellationToken, Task>? AfterStep { get; set; }
 
-    /// <summary>Provisions every approved application whose next attempt is due; returns how many it finished.</summary>
+    /// <summary>The approved applications whose next attempt is due, oldest first (what the sweep enqueues).</summary>
+    public async Task<IReadOnlyList<Guid>> DueAsync(CancellationToken cancellationToken)
+    {
+        await using var db = await contexts.CreateDbContextAsync(cancellationToken);
+        var now = clock.GetUtcNow();
+        return await db.Applications
+            .Where(a => (a.State == ApplicationState.Approved || a.State == ApplicationState.ProvisioningFailed)
+                && a.NextProvisioningAttemptAt <= now)
+            .OrderBy(a => a.NextProvisioningAttemptAt).Select(a => a.Id).Take(DueBatch).ToListAsync(cancellationToken);
+    }
+
+    /// <summary>Provisions, one after another, every approved application whose next attempt is due; returns how many it finished.</summary>
     public async Task<int> ProvisionDueAsync(CancellationToken cancellationToken)
     {
-        List<Guid> due;
-        await using (var db = await contexts.CreateDbContextAsync(cancellationToken))
-        {
-            var now = clock.GetUtcNow();
-            due = await db.Applications
-                .Where(a => (a.State == ApplicationState.Approved || a.State == ApplicationState.ProvisioningFailed)
-                    && a.NextProvisioningAttemptAt <= now)
-                .OrderBy(a => a.NextProvisioningAttemptAt).Select(a => a.Id).Take(100).ToListAsync(cancellationToken);
-        }
         var done = 0;
-        foreach (var id in due)
+        foreach (var id in await DueAsync(cancellationToken))
         {
             if (await ProvisionAsync(id, cancellationToken) == ProvisioningOutcome.Provisioned)
             {
@@ -166,7 +171,7 @@ public sealed partial class ProvisioningService(
             await db.SaveChangesAsync(cancellationToken);
         }
         // The credentials mail was queued in step 3; send it now rather than at the next dispatcher run.
-        await mail.RequestDispatchAsync(cancellationToken);
+        await jobs.RunSoonAsync(JobRequest.MailDispatch, cancellationToken);
         LogProvisioned(logger, username.Value, id);
         await StepDoneAsync(ProvisioningStep.Completed, id, cancellationToken);
         return ProvisioningOutcome.Provisioned;

@@ -6,6 +6,7 @@ using Portal.Domain.Onboarding;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Persistence;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Onboarding;
 
@@ -64,8 +65,7 @@ public sealed record ApplicationCheck(UsernameStanding Username, string? EmailAc
 public sealed class ReviewService(
     IDbContextFactory<PortalDbContext> contexts,
     IDirectoryProvisioning directory,
-    IProvisioningTrigger provisioning,
-    IMailDispatchTrigger mail,
+    IJobTrigger jobs,
     TimeProvider clock)
 {
     public async Task<(IReadOnlyList<AccountApplication> Items, int Total)> PageAsync(ReviewQuery query, CancellationToken cancellationToken)
@@ -164,7 +164,7 @@ public sealed class ReviewService(
         DecideAsync(id, reviewer, sourceAddress, "application.approved", null, (db, application, now) =>
         {
             application.Approve(reviewer, now);
-        }, afterCommit: () => provisioning.ProvisionSoonAsync(cancellationToken), cancellationToken,
+        }, afterCommit: () => jobs.RunSoonAsync(JobRequest.Provisioning(id), cancellationToken), cancellationToken,
         guard: async application => await UsernameStandingAsync(application.DesiredUsername, cancellationToken) switch
         {
             UsernameStanding.Taken => new DecisionResult.UsernameTaken(),
@@ -179,7 +179,7 @@ public sealed class ReviewService(
         {
             application.Reject(reviewer, reason, now);
             OutboxMailer.Stage(db, OnboardingMails.Rejected(application), $"rejected:{application.Id}", now);
-        }, afterCommit: () => mail.RequestDispatchAsync(cancellationToken), cancellationToken);
+        }, afterCommit: () => jobs.RunSoonAsync(JobRequest.MailDispatch, cancellationToken), cancellationToken);
 
     /// <summary>An administrator asks for another provisioning attempt now.</summary>
     public async Task<bool> RetryProvisioningAsync(Guid id, Username admin, string? sourceAddress, CancellationToken cancellationToken)
@@ -204,7 +204,7 @@ public sealed class ReviewService(
                 return false;
             }
         }
-        await provisioning.ProvisionSoonAsync(cancellationToken);
+        await jobs.RunSoonAsync(JobRequest.Provisioning(id), cancellationToken);
         return true;
     }
 

@@ -7,6 +7,7 @@ using Portal.Domain.Audit;
 using Portal.Domain.Servers;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Servers;
 
@@ -43,7 +44,7 @@ public sealed class ServerService(
     QuotaService quotas,
     GpuInventory gpus,
     CudaCatalog catalog,
-    IServerJobTrigger jobs,
+    IJobTrigger jobs,
     ServerChanges changes,
     IOptions<ServerOptions> options,
     TimeProvider clock)
@@ -142,7 +143,7 @@ public sealed class ServerService(
             {
                 continue;
             }
-            await jobs.ReconcileSoonAsync(server.Id, cancellationToken);
+            await jobs.RunSoonAsync(JobRequest.Server(server.Id), cancellationToken);
             await changes.PublishAsync(username.Value, cancellationToken);
             return ServerRequestResult.Requested;
         }
@@ -177,7 +178,7 @@ public sealed class ServerService(
             {
                 continue;
             }
-            await jobs.ReconcileSoonAsync(server.Id, cancellationToken);
+            await jobs.RunSoonAsync(JobRequest.Server(server.Id), cancellationToken);
             await changes.PublishAsync(username.Value, cancellationToken);
             return ServerRequestResult.Requested;
         }
@@ -225,7 +226,7 @@ public sealed class ServerService(
         }
         if (restarting)
         {
-            await jobs.ReconcileSoonAsync(server.Id, cancellationToken);
+            await jobs.RunSoonAsync(JobRequest.Server(server.Id), cancellationToken);
         }
         await changes.PublishAsync(username.Value, cancellationToken);
         return ServerRequestResult.Requested;

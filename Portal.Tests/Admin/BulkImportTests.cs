@@ -1,8 +1,10 @@
+using Portal.Infrastructure.Jobs;
 using System.DirectoryServices.Protocols;
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
 using Portal.Domain.Onboarding.Import;
+using Portal.Infrastructure.Onboarding;
 using Portal.Infrastructure.Onboarding.Import;
 using Portal.Tests.Support;
 
@@ -71,12 +73,18 @@ public sealed class BulkImportTests : MigratedDatabaseTest
 
         var confirmed = await Import.ConfirmAsync(batch.Id, ImportSupport.Admin, "192.0.2.9", CancellationToken.None);
         Assert.Equal(new ImportConfirmResult.Confirmed(3, 0, 8), confirmed);
-        Assert.Equal(1, _support.Onboarding.Trigger.Count);
+        // One provisioning job per created application, as an approval asks.
+        var asked = _support.Onboarding.Trigger.Keys(JobKind.Provisioning).Select(k => Guid.Parse(k, System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(3, asked.Distinct().Count());
+        Assert.Equal(0, _support.Onboarding.Trigger.Count(JobKind.ProvisioningSweep));
         var pending = await Import.BatchAsync(batch.Id, CancellationToken.None);
         Assert.Equal(3, pending!.Counts[ImportRowStatus.Pending]);
 
-        // What the provisioning job does when triggered.
-        await _support.Onboarding.Provisioning.ProvisionDueAsync(CancellationToken.None);
+        // What those jobs do.
+        foreach (var id in asked)
+        {
+            Assert.Equal(ProvisioningOutcome.Provisioned, await _support.Onboarding.Provisioning.ProvisionAsync(id, CancellationToken.None));
+        }
 
         var done = await Import.BatchAsync(batch.Id, CancellationToken.None);
         Assert.Equal(3, done!.Counts[ImportRowStatus.Provisioned]);

@@ -1,19 +1,20 @@
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.DependencyInjection;
+using Hangfire;
+using Hangfire.PostgreSql;
+using Hangfire.PostgreSql.Factories;
+using Hangfire.States;
 using Npgsql;
 using Portal.Domain.Servers;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Jobs;
-using Portal.Infrastructure.Servers;
 using Portal.Tests.Support;
 using Portal.Tests.Usage;
-using Quartz;
 
 namespace Portal.Tests.Admin;
 
 /// <summary>
-/// The jobs page's service on a real database: it lists crafted failures (provisioning, servers, mail, Quartz
-/// firings and triggers) with their errors, and retry and cancel change them and are audited.
+/// The jobs page's service on a real database: it lists crafted failures (provisioning, servers, mail) with their
+/// errors and Hangfire's counts, and retry and cancel change them and are audited.
 /// </summary>
 public sealed class JobsAdministrationTests : MigratedDatabaseTest, IDisposable
 {
@@ -25,13 +26,19 @@ public sealed class JobsAdministrationTests : MigratedDatabaseTest, IDisposable
 
     public void Dispose() => _servers?.Dispose();
 
-    private JobsAdministration Service(IServiceProvider? services = null)
+    private JobStorage? _storage;
+    private BackgroundJobClient? _client;
+
+    /// <summary>The service on the real Hangfire tables of this database (the migration installed them); no Hangfire server runs.</summary>
+    private JobsAdministration Service(string? jobStoreConnectionString = null)
     {
         _servers = new ServerServices(Database, clock: _clock);
         _onboarding = new OnboardingServices(Database, clock: _clock);
-        return new JobsAdministration(Database.ContextFactory(), Database.DataSource, _onboarding.Review, _servers.Servers, _servers.Jobs,
-            _onboarding.MailTrigger, new AuditLog(Database.ContextFactory(), _clock), _clock,
-            services ?? new ServiceCollection().BuildServiceProvider());
+        var options = new PostgreSqlStorageOptions { SchemaName = HangfireSchema.Name, PrepareSchemaIfNecessary = false };
+        _storage = new PostgreSqlStorage(new NpgsqlConnectionFactory(jobStoreConnectionString ?? Database.ConnectionString, options), options);
+        _client = new BackgroundJobClient(_storage);
+        return new JobsAdministration(Database.ContextFactory(), _onboarding.Review, _servers.Servers, _onboarding.Trigger,
+            _storage, _client, new AuditLog(Database.ContextFactory(), _clock), _clock);
     }
 
     private async Task ExecuteAsync(string sql, params (string Name, object Value)[] parameters) =>
@@ -66,7 +73,7 @@ public sealed class JobsAdministrationTests : MigratedDatabaseTest, IDisposable
         await using var db = Database.CreateDbContext();
         var application = await db.Applications.SingleAsync(a => a.Id == id);
         Assert.Equal(_clock.GetUtcNow(), application.NextProvisioningAttemptAt);
-        Assert.Equal(1, _onboarding!.Trigger.Count);
+        Assert.Equal([JobRequest.Provisioning(id)], _onboarding!.Trigger.Requests);
         Assert.Equal(1, await AuditCountAsync(JobsAdministration.RetryAction, $"application:{id}"));
     }
 
@@ -84,7 +91,7 @@ public sealed class JobsAdministrationTests : MigratedDatabaseTest, IDisposable
         await using var db = Database.CreateDbContext();
         var server = await db.Servers.SingleAsync(s => s.Id == id);
         Assert.Equal((DesiredServerState.Running, ServerState.StartPending), (server.Desired, server.Observed));
-        Assert.Contains(id, _servers!.Jobs.Requests);
+        Assert.Contains(JobRequest.Server(id), _servers!.Jobs.Requests);
         Assert.Equal(1, await db.ServerSessions.CountAsync(s => s.ServerId == id && s.Outcome == SessionOutcome.Open));
         Assert.Equal(1, await AuditCountAsync(JobsAdministration.RetryAction, "server:jiro"));
         Assert.Empty(await jobs.ServersAsync(CancellationToken.None));
@@ -102,13 +109,11 @@ public sealed class JobsAdministrationTests : MigratedDatabaseTest, IDisposable
         Assert.Equal(("saburo", 3, "HttpRequestException: refused"), (listed.Username, listed.Attempts, listed.LastError));
 
         Assert.Equal(JobActionResult.Done, await jobs.RetryServerAsync(id, Admin, CancellationToken.None));
-        Assert.Equal([id], _servers!.Jobs.Requests);
+        Assert.Equal([JobRequest.Server(id)], _onboarding!.Trigger.Requests);
         await using var db = Database.CreateDbContext();
         var server = await db.Servers.SingleAsync(s => s.Id == id);
         Assert.Equal((DesiredServerState.Running, ServerState.StartPending), (server.Desired, server.Observed));
 
-        // Cancel needs the scheduler; this host has none, and says so rather than pretending.
-        Assert.Equal(JobActionResult.SchedulerUnavailable, await jobs.CancelServerJobAsync(id, Admin, CancellationToken.None));
         Assert.Equal(JobActionResult.NotFound, await jobs.RetryServerAsync(Guid.NewGuid(), Admin, CancellationToken.None));
     }
 
@@ -132,89 +137,56 @@ public sealed class JobsAdministrationTests : MigratedDatabaseTest, IDisposable
     }
 
     [Fact]
-    public async Task QuartzRows_ExecutingFiringsOfEveryNodeAndTroubledTriggers_Listed()
+    public async Task Engine_JobsWaitingAndScheduled_CountedFromHangfire()
     {
         var jobs = Service();
-        var fired = UsageRows.At("2026-03-10T11:59:00Z");
-        await ExecuteAsync("""
-            INSERT INTO qrtz_job_details (sched_name, job_name, job_group, job_class_name, is_durable, is_nonconcurrent, is_update_data, requests_recovery)
-            VALUES ('QuartzScheduler', 'provisioning', 'onboarding', 'X', true, true, false, false),
-                   ('QuartzScheduler', 'server-sweep', 'servers', 'X', true, true, false, false);
-            INSERT INTO qrtz_triggers (sched_name, trigger_name, trigger_group, job_name, job_group, next_fire_time, trigger_state, trigger_type, start_time)
-            VALUES ('QuartzScheduler', 'once', 'onboarding', 'provisioning', 'onboarding', @next, 'ERROR', 'SIMPLE', 0),
-                   ('QuartzScheduler', 'server-sweep', 'servers', 'server-sweep', 'servers', @next, 'PAUSED', 'SIMPLE', 0),
-                   ('QuartzScheduler', 'fine', 'servers', 'server-sweep', 'servers', @next, 'WAITING', 'SIMPLE', 0);
-            INSERT INTO qrtz_simple_triggers (sched_name, trigger_name, trigger_group, repeat_count, repeat_interval, times_triggered)
-            VALUES ('QuartzScheduler', 'once', 'onboarding', 0, 0, 1),
-                   ('QuartzScheduler', 'server-sweep', 'servers', -1, 60000, 10);
-            INSERT INTO qrtz_fired_triggers (sched_name, entry_id, trigger_name, trigger_group, instance_name, fired_time, sched_time,
-                priority, state, job_name, job_group, is_nonconcurrent)
-            VALUES ('QuartzScheduler', 'node-b-1', 'once', 'onboarding', 'node-b', @fired, @fired, 5, 'EXECUTING', 'provisioning', 'onboarding', true),
-                   ('QuartzScheduler', 'node-b-2', 'fine', 'servers', 'node-b', @fired, @fired, 5, 'ACQUIRED', 'server-sweep', 'servers', true);
-            """, ("next", UsageRows.At("2026-03-10T13:00:00Z").UtcTicks), ("fired", fired.UtcTicks));
+        _client!.Enqueue<PortalJobRunner>(r => r.RunAsync(JobKind.MailDispatch, "", CancellationToken.None));
+        _client.Enqueue<PortalJobRunner>(r => r.RunAsync(JobKind.ServerSweep, "", CancellationToken.None));
+        _client.Schedule<PortalJobRunner>(r => r.RunAsync(JobKind.IdleCull, "", CancellationToken.None), TimeSpan.FromHours(1));
 
-        var overview = await jobs.OverviewAsync(CancellationToken.None);
+        var engine = (await jobs.OverviewAsync(CancellationToken.None)).Engine;
 
-        var executing = Assert.Single(overview.Executing);
-        Assert.Equal(("node-b-1", "onboarding", "provisioning", "node-b", fired), (executing.FireInstanceId, executing.JobGroup, executing.JobName, executing.Node, executing.FiredAt));
-        Assert.Equal([("once", "ERROR", false), ("server-sweep", "PAUSED", true)],
-            overview.Triggers.Select(t => (t.TriggerName, t.State, t.Recurring)));
-        Assert.Equal(UsageRows.At("2026-03-10T13:00:00Z"), overview.Triggers[0].NextFireAt);
-
-        // The portal's own recurring schedule is not cancelled from the page.
-        Assert.Equal(JobActionResult.NotApplicable, await jobs.CancelTriggerAsync("servers", "server-sweep", Admin, CancellationToken.None));
+        Assert.Equal((2L, 1L, 0L, 0L), (engine.Enqueued, engine.Scheduled, engine.Processing, engine.Failed));
+        Assert.Empty(engine.Servers); // no Hangfire server runs against this database
     }
 
     [Fact]
-    public async Task RealScheduler_PausedTriggerRetriedAndOneOffTriggerCancelled_Audited()
+    public async Task CancelServerJob_QueuedAndScheduledJobsOfThatServer_DeletedOthersKeptWishKeptAudited()
     {
-        var services = new ServiceCollection();
-        services.AddQuartz(quartz => quartz.UsePersistentStore(store =>
-        {
-            store.UsePostgres(Database.ConnectionString);
-            store.UseClustering();
-        }));
-        await using var provider = services.BuildServiceProvider();
-        var jobs = Service(provider);
-        var scheduler = await provider.GetRequiredService<ISchedulerFactory>().GetScheduler();
-        var job = JobBuilder.Create<NothingJob>().WithIdentity("test-job", "tests").StoreDurably().Build();
-        var trigger = TriggerBuilder.Create().ForJob(job).WithIdentity("later", "tests").StartAt(DateTimeOffset.UtcNow.AddHours(1)).Build();
-        await scheduler.AddJob(job, AddJobOptions.Replacing);
-        await scheduler.ScheduleJob(trigger);
-        await scheduler.PauseTrigger(trigger.Key);
-
-        var paused = Assert.Single(await jobs.TriggerIssuesAsync(CancellationToken.None));
-        Assert.Equal(("later", "PAUSED", false), (paused.TriggerName, paused.State, paused.Recurring));
-
-        Assert.Equal(JobActionResult.Done, await jobs.RetryTriggerAsync("tests", "later", Admin, CancellationToken.None));
-        Assert.Equal(TriggerState.Normal, await scheduler.GetTriggerState(trigger.Key));
-        Assert.Empty(await jobs.TriggerIssuesAsync(CancellationToken.None));
-
-        await scheduler.PauseTrigger(trigger.Key);
-        Assert.Equal(JobActionResult.Done, await jobs.CancelTriggerAsync("tests", "later", Admin, CancellationToken.None));
-        Assert.Equal(TriggerState.None, await scheduler.GetTriggerState(trigger.Key));
-        Assert.Equal(1, await AuditCountAsync(JobsAdministration.RetryAction, "trigger:tests.later"));
-        Assert.Equal(1, await AuditCountAsync(JobsAdministration.CancelAction, "trigger:tests.later"));
-
-        // A server's job: its pending triggers are unscheduled; the user's wish stays as it was.
+        var jobs = Service();
         var serverId = await new UsageRows(Database).ServerAsync("shiro", observed: "StartPending", desired: "Running", attempts: 2, lastError: "boom");
-        var serverJob = JobBuilder.Create<NothingJob>().WithIdentity(ServerJob.KeyFor(serverId)).StoreDurably().Build();
-        await scheduler.AddJob(serverJob, AddJobOptions.Replacing);
-        await scheduler.ScheduleJob(TriggerBuilder.Create().ForJob(serverJob).StartAt(DateTimeOffset.UtcNow.AddMinutes(5)).Build());
-        Assert.Single(await scheduler.GetTriggersOfJob(serverJob.Key));
+        var otherId = await new UsageRows(Database).ServerAsync("goro", observed: "StartPending", desired: "Running");
+        var key = JobRequest.Server(serverId).Key;
+        var queued = _client!.Enqueue<PortalJobRunner>(r => r.RunAsync(JobKind.Server, key, CancellationToken.None));
+        var later = _client.Schedule<PortalJobRunner>(r => r.RunAsync(JobKind.Server, key, CancellationToken.None), TimeSpan.FromMinutes(5));
+        var otherKey = JobRequest.Server(otherId).Key;
+        var other = _client.Enqueue<PortalJobRunner>(r => r.RunAsync(JobKind.Server, otherKey, CancellationToken.None));
 
         Assert.Equal(JobActionResult.Done, await jobs.CancelServerJobAsync(serverId, Admin, CancellationToken.None));
 
-        Assert.Empty(await scheduler.GetTriggersOfJob(serverJob.Key));
+        using (var connection = _storage!.GetConnection())
+        {
+            Assert.Equal(DeletedState.StateName, connection.GetStateData(queued).Name);
+            Assert.Equal(DeletedState.StateName, connection.GetStateData(later).Name);
+            Assert.Equal(EnqueuedState.StateName, connection.GetStateData(other).Name);
+        }
         await using var db = Database.CreateDbContext();
         var server = await db.Servers.SingleAsync(s => s.Id == serverId);
         Assert.Equal((DesiredServerState.Running, ServerState.StartPending), (server.Desired, server.Observed));
         Assert.Equal(1, await AuditCountAsync(JobsAdministration.CancelAction, "server:shiro"));
-        await scheduler.Shutdown();
+        Assert.Equal(JobActionResult.NotFound, await jobs.CancelServerJobAsync(Guid.NewGuid(), Admin, CancellationToken.None));
     }
 
-    private sealed class NothingJob : IJob
+    [Fact]
+    public async Task CancelServerJob_JobStoreNotAnswering_SchedulerUnavailableAndNothingAudited()
     {
-        public ValueTask Execute(IJobExecutionContext context, CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+        // The portal's rows answer; Hangfire's store is a closed port.
+        var away = new NpgsqlConnectionStringBuilder(Database.ConnectionString) { Port = 1, Timeout = 2 }.ConnectionString;
+        var jobs = Service(away);
+        var serverId = await new UsageRows(Database).ServerAsync("rokuro", observed: "StartPending", desired: "Running", attempts: 1, lastError: "boom");
+
+        Assert.Equal(JobActionResult.SchedulerUnavailable, await jobs.CancelServerJobAsync(serverId, Admin, CancellationToken.None));
+
+        Assert.Equal(0, await AuditCountAsync(JobsAdministration.CancelAction, "server:rokuro"));
     }
 }

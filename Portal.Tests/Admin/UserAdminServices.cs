@@ -6,7 +6,6 @@ using Portal.Infrastructure.Accounts;
 using Portal.Infrastructure.Admin.Users;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Directory;
-using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Onboarding;
 using Portal.Tests.Support;
 
@@ -14,7 +13,7 @@ namespace Portal.Tests.Admin;
 
 /// <summary>
 /// User administration wired to one test database, the test slapd and the local-process backend, as the portal wires
-/// it; the job trigger records requests and <see cref="SyncAsync"/> runs the job's work, as the Quartz job would.
+/// it; the job trigger records requests and <see cref="SyncAsync"/> runs the job's work, as the job would.
 /// </summary>
 public sealed class UserAdminServices : IDisposable
 {
@@ -26,7 +25,7 @@ public sealed class UserAdminServices : IDisposable
         var onboarding = Microsoft.Extensions.Options.Options.Create(new OnboardingOptions { PublicBaseUrl = "http://portal.test" });
         var issuer = new CredentialIssuer(DataProtection, onboarding);
         Admin = new UserAdminService(database.ContextFactory(), database.DataSource, Directory, Servers.Quotas, Servers.Servers, Jobs,
-            issuer, new NoDispatch(), TimeProvider.System);
+            issuer, TimeProvider.System);
         Sync = new UserDirectorySync(database.ContextFactory(), Directory, Servers.Servers, issuer, TimeProvider.System,
             NullLogger<UserDirectorySync>.Instance);
         SignIn = new SignInService(Directory, database.ContextFactory(), new AuditLog(database.ContextFactory(), TimeProvider.System),
@@ -39,7 +38,7 @@ public sealed class UserAdminServices : IDisposable
     public ServerServices Servers { get; }
     public LdapDirectory Directory { get; }
     public IDataProtectionProvider DataProtection { get; } = new EphemeralDataProtectionProvider();
-    public RecordingTrigger Jobs { get; } = new();
+    public RecordingJobTrigger Jobs { get; } = new();
     public UserAdminService Admin { get; }
     public UserDirectorySync Sync { get; }
     public SignInService SignIn { get; }
@@ -47,10 +46,10 @@ public sealed class UserAdminServices : IDisposable
 
     public static AuditActor AdminActor { get; } = new("admin", "192.0.2.77");
 
-    /// <summary>Runs the user's administration job as Quartz would, once per recorded trigger, until it asks for nothing more.</summary>
+    /// <summary>Runs the user's administration job as the job engine would, once per recorded trigger, until it asks for nothing more.</summary>
     public async Task SyncAsync(Username username)
     {
-        Assert.Contains(username, Jobs.Requests);
+        Assert.Contains(username, Jobs.Usernames);
         for (var run = 0; run < 5; run++)
         {
             if (await Sync.SyncAsync(username, CancellationToken.None) is not { } again)
@@ -78,22 +77,4 @@ public sealed class UserAdminServices : IDisposable
     }
 
     public void Dispose() => Servers.Dispose();
-
-    private sealed class NoDispatch : IMailDispatchTrigger
-    {
-        public Task RequestDispatchAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
-
-    public sealed class RecordingTrigger : IUserAdministrationTrigger
-    {
-        private readonly System.Collections.Concurrent.ConcurrentQueue<Username> _requests = new();
-
-        public IReadOnlyCollection<Username> Requests => _requests;
-
-        public Task SyncSoonAsync(Username username, CancellationToken cancellationToken)
-        {
-            _requests.Enqueue(username);
-            return Task.CompletedTask;
-        }
-    }
 }

@@ -6,7 +6,7 @@ using static Microsoft.Playwright.Assertions;
 namespace Portal.Tests.EndToEnd;
 
 /// <summary>
-/// The path every student takes, in headless Chromium against the running portal with its Quartz jobs, real
+/// The path every student takes, in headless Chromium against the running portal with its Hangfire jobs, real
 /// LDAP and the SMTP sink: apply, staff approve, the one-time link from the mail, first sign-in, forced
 /// password change, terms, home. And the rejection that reaches the applicant with its reason.
 /// </summary>

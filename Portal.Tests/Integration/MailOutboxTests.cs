@@ -266,7 +266,7 @@ public sealed class MailOutboxTests : MigratedDatabaseTest
     }
 
     [Fact]
-    public async Task PortalIMailer_QueuedWhileRunning_SentByQuartzJobWithoutWaitingForInterval()
+    public async Task PortalIMailer_QueuedWhileRunning_SentByMailJobWithoutWaitingForInterval()
     {
         // The regular run is an hour apart here: only the immediate dispatch that queueing asks for can send the
         // second mail in time (the first may also go with the run at start).

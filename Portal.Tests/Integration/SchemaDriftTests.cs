@@ -82,7 +82,7 @@ public sealed class SchemaDriftTests : MigratedDatabaseTest
     private async Task<SortedSet<string>> DatabaseSchemaAsync()
     {
         var lines = new SortedSet<string>(StringComparer.Ordinal);
-        const string ours = "n.nspname = 'public' AND c.relname <> 'schema_migrations' AND c.relname NOT LIKE 'qrtz\\_%'";
+        const string ours = "n.nspname = 'public' AND c.relname <> 'schema_migrations'";
 
         await foreach (var row in QueryAsync($"""
             SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity = 'd'

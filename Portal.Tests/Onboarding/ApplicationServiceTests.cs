@@ -218,7 +218,7 @@ public sealed class ApplicationServiceTests : MigratedDatabaseTest
     {
         // Neither the database nor the directory may be asked: both throw if they are.
         var applications = new ApplicationService(new UnusedContexts(), DispatchProxy.Create<IDirectoryProvisioning, UnusedDirectory>(),
-            _services.Terms, _services.MailTrigger, _services.Options, TimeProvider.System);
+            _services.Terms, _services.Trigger, _services.Options, TimeProvider.System);
 
         Assert.Equal(UsernameAvailability.Invalid, await applications.CheckUsernameAsync(name, CancellationToken.None));
     }

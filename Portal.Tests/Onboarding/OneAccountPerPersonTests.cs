@@ -1,3 +1,4 @@
+using Portal.Infrastructure.Jobs;
 using Microsoft.EntityFrameworkCore;
 using Portal.Domain.Accounts;
 using Portal.Domain.Onboarding;
@@ -104,7 +105,7 @@ public sealed class OneAccountPerPersonTests : MigratedDatabaseTest
         await using var db = Database.CreateDbContext();
         Assert.Equal(ApplicationState.Submitted, (await db.Applications.SingleAsync(a => a.Id == id)).State);
         Assert.False(await db.AuditEvents.AnyAsync(e => e.Action == "application.approved"));
-        Assert.Equal(0, _services.Trigger.Count);
+        Assert.Equal(0, _services.Trigger.Count(JobKind.Provisioning));
     }
 
     [Fact]
@@ -115,6 +116,6 @@ public sealed class OneAccountPerPersonTests : MigratedDatabaseTest
         var decided = Assert.IsType<DecisionResult.Decided>(await _services.Review.ApproveAsync(id, Username.Parse("staff1"), null, CancellationToken.None));
 
         Assert.Equal(ApplicationState.Approved, decided.Application.State);
-        Assert.Equal(1, _services.Trigger.Count);
+        Assert.Equal(1, _services.Trigger.Count(JobKind.Provisioning));
     }
 }

@@ -81,7 +81,7 @@ public sealed class HubServerFlowTests(HubFixture hub) : MigratedDatabaseTest, I
         var user = Username.Parse(hub.NewUser());
 
         var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Task.Run(() => _services.Servers.StartAsync(user, null, null, CancellationToken.None))));
-        await Task.WhenAll(_services.Jobs.Requests.Select(id => Task.Run(() => _services.SettleAsync(id))));
+        await Task.WhenAll(_services.Jobs.ServerIds.Select(id => Task.Run(() => _services.SettleAsync(id))));
 
         Assert.Equal(1, results.Count(r => r == ServerRequestResult.Requested));
         ServerAssert.InState(ServerState.Running, await ServerOfAsync(user));
@@ -132,7 +132,7 @@ public sealed class HubServerFlowTests(HubFixture hub) : MigratedDatabaseTest, I
                 await limited.Servers.StartAsync(user, null, null, CancellationToken.None);
             }
 
-            await Task.WhenAll(limited.Jobs.Requests.Distinct().Select(id => Task.Run(() => limited.SettleAsync(id))));
+            await Task.WhenAll(limited.Jobs.ServerIds.Distinct().Select(id => Task.Run(() => limited.SettleAsync(id))));
 
             foreach (var user in users)
             {

@@ -89,7 +89,7 @@ public sealed class ServerFlowTests : MigratedDatabaseTest
             Task.Run(() => _services.Servers.StartAsync(user, null, null, CancellationToken.None))));
         var server = await ServerOfAsync(user);
         // Every request asked for the same server's job; run it as often as it was asked, at once.
-        await Task.WhenAll(_services.Jobs.Requests.Select(id => Task.Run(() => _services.SettleAsync(id))));
+        await Task.WhenAll(_services.Jobs.ServerIds.Select(id => Task.Run(() => _services.SettleAsync(id))));
 
         Assert.Equal(1, results.Count(r => r == ServerRequestResult.Requested));
         Assert.Equal(19, results.Count(r => r == ServerRequestResult.AlreadyRequested));

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
 
@@ -6,78 +7,98 @@ namespace Portal.Tests.Support;
 /// <summary>
 /// A fake network path to a real server: a loopback TCP proxy that closes the first <c>drop</c> connections it
 /// accepts at once (as a server dropping a connection under load does) and forwards every later one, byte for byte,
-/// to the real server, so the protocol on it (LDAP, StartTLS and all) is the real one.
+/// to the real server, so the protocol on it (LDAP, StartTLS and all) is the real one. It counts the connections it
+/// accepts and those open at once, and can close the open ones, as a server's idle timeout or restart does.
 /// </summary>
-public sealed class DroppingTcpProxy : IAsyncDisposable
+public sealed class DroppingTcpProxy : LoopbackTcpProxy
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly int _targetPort;
-    private readonly int _drop;
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _accepting;
+    private readonly ConcurrentDictionary<TcpClient, bool> _forwarded = new();
+    private int _drop;
     private int _accepted;
+    private int _open;
+    private int _maxOpen;
 
-    public DroppingTcpProxy(int targetPort, int drop)
+    public DroppingTcpProxy(int targetPort, int drop) : base(targetPort)
     {
-        _targetPort = targetPort;
         _drop = drop;
-        _listener.Start();
-        _accepting = AcceptAsync();
+        Start();
     }
-
-    public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
     /// <summary>Connections accepted so far, dropped ones included.</summary>
     public int Accepted => Volatile.Read(ref _accepted);
 
-    private async Task AcceptAsync()
+    /// <summary>Connections forwarded now (accepted, not dropped, and not yet closed by either side).</summary>
+    public int Open => Volatile.Read(ref _open);
+
+    /// <summary>The most connections that were <see cref="Open"/> at once so far.</summary>
+    public int MaxOpen => Volatile.Read(ref _maxOpen);
+
+    /// <summary>From now on every new connection is dropped at once, as by a server that is down.</summary>
+    public void DropNewConnections() => Volatile.Write(ref _drop, int.MaxValue);
+
+    /// <summary>From now on every new connection is forwarded.</summary>
+    public void ForwardNewConnections() => Volatile.Write(ref _drop, 0);
+
+    /// <summary>
+    /// Closes every forwarded connection towards its client: with a reset (a path or server that died), or an orderly
+    /// close (a server's idle timeout). The server side of each is closed after it.
+    /// </summary>
+    public void CloseOpenConnections(bool reset)
     {
-        while (!_stop.IsCancellationRequested)
+        foreach (var client in _forwarded.Keys)
         {
-            TcpClient client;
-            try
+            if (reset)
             {
-                client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-            if (Interlocked.Increment(ref _accepted) <= _drop)
-            {
-                // RST rather than FIN: the client sees the connection dropped, not an orderly goodbye.
                 client.Client.LingerState = new LingerOption(true, 0);
-                client.Dispose();
-                continue;
             }
-            _ = ForwardAsync(client);
+            client.Dispose();
         }
+    }
+
+    protected override Task ServeAsync(TcpClient client)
+    {
+        if (Interlocked.Increment(ref _accepted) <= Volatile.Read(ref _drop))
+        {
+            // RST rather than FIN: the client sees the connection dropped, not an orderly goodbye.
+            client.Client.LingerState = new LingerOption(true, 0);
+            client.Dispose();
+            return Task.CompletedTask;
+        }
+        return ForwardAsync(client);
     }
 
     private async Task ForwardAsync(TcpClient client)
     {
+        var open = Interlocked.Increment(ref _open);
+        for (var max = Volatile.Read(ref _maxOpen); open > max; max = Volatile.Read(ref _maxOpen))
+        {
+            if (Interlocked.CompareExchange(ref _maxOpen, open, max) == max)
+            {
+                break;
+            }
+        }
+        _forwarded[client] = true;
         using (client)
         using (var server = new TcpClient())
         {
             try
             {
-                await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
-                var toServer = client.GetStream().CopyToAsync(server.GetStream(), _stop.Token);
-                var toClient = server.GetStream().CopyToAsync(client.GetStream(), _stop.Token);
+                await server.ConnectAsync(IPAddress.Loopback, TargetPort, Stopping);
+                var toServer = client.GetStream().CopyToAsync(server.GetStream(), Stopping);
+                var toClient = server.GetStream().CopyToAsync(client.GetStream(), Stopping);
                 await Task.WhenAny(toServer, toClient);
             }
-            catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
             {
                 // Either side went away: the connection ends, as it would on a real path.
             }
+            finally
+            {
+                // Before the client side is closed: when the server ends a connection, a client that reconnects at
+                // once is never counted open twice.
+                _forwarded.TryRemove(client, out _);
+                Interlocked.Decrement(ref _open);
+            }
         }
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        await _accepting;
-        _stop.Dispose();
     }
 }

@@ -2,7 +2,6 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Portal.Domain.Accounts;
-using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Onboarding;
 using Portal.Infrastructure.Terms;
 
@@ -22,10 +21,10 @@ public sealed class OnboardingServices
         });
         var directory = LdapTestUsers.Directory(ldapPort);
         Terms = new TermsService(database.ContextFactory(), Clock);
-        Applications = new ApplicationService(database.ContextFactory(), directory, Terms, MailTrigger, Options, Clock);
-        Review = new ReviewService(database.ContextFactory(), directory, Trigger, MailTrigger, Clock);
+        Applications = new ApplicationService(database.ContextFactory(), directory, Terms, Trigger, Options, Clock);
+        Review = new ReviewService(database.ContextFactory(), directory, Trigger, Clock);
         var issuer = new CredentialIssuer(DataProtection, Options);
-        Provisioning = new ProvisioningService(database.ContextFactory(), database.DataSource, directory, issuer, MailTrigger, Clock,
+        Provisioning = new ProvisioningService(database.ContextFactory(), database.DataSource, directory, issuer, Trigger, Clock,
             NullLogger<ProvisioningService>.Instance);
         Credentials = new CredentialService(database.ContextFactory(), issuer, Clock);
     }
@@ -33,10 +32,8 @@ public sealed class OnboardingServices
     public TimeProvider Clock { get; }
     public IOptions<OnboardingOptions> Options { get; }
     public IDataProtectionProvider DataProtection { get; } = new EphemeralDataProtectionProvider();
-    public CountingTrigger Trigger { get; } = new();
-
-    /// <summary>No scheduler here: mail stays queued in the outbox, where the tests read it.</summary>
-    public IMailDispatchTrigger MailTrigger { get; } = new NoDispatch();
+    /// <summary>Records the jobs asked for and runs none: mail stays queued in the outbox, where the tests read it.</summary>
+    public RecordingJobTrigger Trigger { get; } = new();
     public TermsService Terms { get; }
     public ApplicationService Applications { get; }
     public ReviewService Review { get; }
@@ -70,23 +67,5 @@ public sealed class OnboardingServices
         var (id, _, uid) = await SubmitAsync();
         Assert.IsType<DecisionResult.Decided>(await Review.ApproveAsync(id, Username.Parse("staff1"), null, CancellationToken.None));
         return (id, uid);
-    }
-
-    private sealed class NoDispatch : IMailDispatchTrigger
-    {
-        public Task RequestDispatchAsync(CancellationToken cancellationToken) => Task.CompletedTask;
-    }
-
-    public sealed class CountingTrigger : IProvisioningTrigger
-    {
-        private int _count;
-
-        public int Count => _count;
-
-        public Task ProvisionSoonAsync(CancellationToken cancellationToken)
-        {
-            Interlocked.Increment(ref _count);
-            return Task.CompletedTask;
-        }
     }
 }

@@ -17,6 +17,9 @@ public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>
     private readonly string _root = Directory.CreateTempSubdirectory("portal-app-").FullName;
     private readonly int _portStart = TestPorts.Block();
 
+    /// <summary>Hangfire workers of a test host, unless the class asks for other.</summary>
+    public const int TestHostWorkers = 4;
+
     public TestDatabase Database => _database;
 
     /// <summary>Where the Kestrel server listens, e.g. http://127.0.0.1:41234.</summary>
@@ -52,6 +55,9 @@ public class PortalAppFactory(bool kestrel, IReadOnlyDictionary<string, string?>
         builder.UseSetting("LocalProcess:PortRangeStart", _portStart.ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("LocalProcess:PortRangeEnd", (_portStart + TestPorts.BlockSize - 1).ToString(System.Globalization.CultureInfo.InvariantCulture));
         builder.UseSetting("Servers:DiscoverGpus", "false");
+        // A test host shares two cores with the other classes' hosts and the browser: a few Hangfire workers each (each
+        // is a thread with its own connections) instead of the production 20. JobEngineTests runs the default.
+        builder.UseSetting("Jobs:MaxConcurrency", TestHostWorkers.ToString(System.Globalization.CultureInfo.InvariantCulture));
         for (var i = 0; i < 4; i++)
         {
             builder.UseSetting($"Servers:Gpus:{i}:Index", i.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -86,6 +92,25 @@ public sealed class SlurmKestrelPortal() : PortalAppFactory(kestrel: true, overr
 
 /// <summary>The portal in-process (TestServer), shared by the tests of one class.</summary>
 public sealed class InProcessPortal() : PortalAppFactory(kestrel: false, overrides: null);
+
+/// <summary>
+/// The portal in-process with the production worker count (<c>Jobs:MaxConcurrency</c> left at its default), for the
+/// classes that load the job engine; they run in <see cref="LoadCollection"/>.
+/// </summary>
+public sealed class InProcessPortalAtDefaultConcurrency() : PortalAppFactory(kestrel: false, overrides: new Dictionary<string, string?>
+{
+    ["Jobs:MaxConcurrency"] = new Portal.Infrastructure.Jobs.JobOptions().MaxConcurrency.ToString(System.Globalization.CultureInfo.InvariantCulture),
+});
+
+/// <summary>
+/// The classes that load the machine on purpose (hundreds of approvals at once, two more portal processes). They run
+/// alone, after the parallel classes, so that their load does not eat the time other classes' browser steps have.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LoadCollection
+{
+    public const string Name = "Load";
+}
 
 /// <summary>The portal on a real loopback port, shared by the browser tests of one class.</summary>
 public sealed class KestrelPortal() : PortalAppFactory(kestrel: true, overrides: null);

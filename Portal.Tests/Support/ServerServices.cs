@@ -53,7 +53,7 @@ public sealed class ServerServices : IDisposable
     public CudaCatalog Catalog { get; }
     public ServerService Servers { get; }
     public ServerReconciler Reconciler { get; private set; }
-    public RecordingJobs Jobs { get; } = new();
+    public RecordingJobTrigger Jobs { get; } = new();
 
     /// <summary>A fresh backend and reconciler over the same folders: what a restarted portal has.</summary>
     public void Restart()
@@ -103,19 +103,6 @@ public sealed class ServerServices : IDisposable
         catch (IOException)
         {
             // A process that just exited may still hold a file; the temp folder is cleaned by the OS later.
-        }
-    }
-
-    public sealed class RecordingJobs : IServerJobTrigger
-    {
-        private readonly System.Collections.Concurrent.ConcurrentQueue<Guid> _requests = new();
-
-        public IReadOnlyCollection<Guid> Requests => _requests;
-
-        public Task ReconcileSoonAsync(Guid serverId, CancellationToken cancellationToken)
-        {
-            _requests.Enqueue(serverId);
-            return Task.CompletedTask;
         }
     }
 }

@@ -76,10 +76,18 @@ public sealed class UsageWebTests(InProcessPortal app) : IClassFixture<InProcess
         var response = await client.GetAsync(new Uri("/admin/jobs", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var html = await response.Content.ReadAsStringAsync();
-        foreach (var section in new[] { "jobs-executing", "jobs-triggers", "jobs-provisioning", "jobs-servers", "jobs-mail" })
+        foreach (var section in new[] { "jobs-engine", "jobs-provisioning", "jobs-servers", "jobs-mail" })
         {
             Assert.Contains($"data-testid=\"{section}\"", html, StringComparison.Ordinal);
         }
+        Assert.Matches("<a href=\"/admin/hangfire\"[^>]*data-testid=\"jobs-dashboard-link\"", html);
+        // This in-process portal runs a Hangfire server itself (named host:pid:…): the page lists it once it has reported.
+        var node = $":{Environment.ProcessId}:";
+        await Eventually.HoldsAsync(async () =>
+        {
+            html = await client.GetStringAsync(new Uri("/admin/jobs", UriKind.Relative));
+            return html.Contains(node, StringComparison.Ordinal);
+        }, TimeSpan.FromSeconds(30), () => Task.FromResult($"no node with {node} on the jobs page"));
     }
 
     [Fact]

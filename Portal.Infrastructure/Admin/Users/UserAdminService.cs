@@ -7,10 +7,10 @@ using Portal.Domain.Common;
 using Portal.Domain.Onboarding;
 using Portal.Domain.Servers;
 using Portal.Infrastructure.Audit;
-using Portal.Infrastructure.Mail;
 using Portal.Infrastructure.Onboarding;
 using Portal.Infrastructure.Persistence;
 using Portal.Infrastructure.Servers;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Admin.Users;
 
@@ -108,9 +108,8 @@ public sealed class UserAdminService(
     IDirectoryAdministration directory,
     QuotaService quotas,
     ServerService servers,
-    IUserAdministrationTrigger jobs,
+    IJobTrigger jobs,
     CredentialIssuer credentials,
-    IMailDispatchTrigger mail,
     TimeProvider clock)
 {
     public const int AuditTrailLimit = 100;
@@ -335,7 +334,7 @@ public sealed class UserAdminService(
         }, new { }, ct);
         if (result.Outcome == UserActionOutcome.Requested)
         {
-            await mail.RequestDispatchAsync(ct);
+            await jobs.RunSoonAsync(JobRequest.MailDispatch, ct);
         }
         return result;
     }
@@ -485,7 +484,7 @@ public sealed class UserAdminService(
         AuditLog.Stage(db, actor, action, username.Value, auditData, now);
         await db.SaveChangesAsync(ct);
         await transaction.CommitAsync(ct);
-        await jobs.SyncSoonAsync(username, ct);
+        await jobs.RunSoonAsync(JobRequest.UserAdministration(username), ct);
         return UserActionResult.Requested;
     }
 }

@@ -9,6 +9,7 @@ using Portal.Domain.Onboarding;
 using Portal.Domain.Onboarding.Import;
 using Portal.Infrastructure.Audit;
 using Portal.Infrastructure.Persistence;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Onboarding.Import;
 
@@ -54,7 +55,7 @@ public sealed record ImportBatchView(ImportBatch Batch, IReadOnlyDictionary<Impo
 public sealed class ImportService(
     IDbContextFactory<PortalDbContext> contexts,
     IDirectoryProvisioning directory,
-    IProvisioningTrigger provisioning,
+    IJobTrigger jobs,
     IOptions<OnboardingOptions> options,
     AuditLog audit,
     TimeProvider clock)
@@ -108,10 +109,13 @@ public sealed class ImportService(
         {
             try
             {
-                var result = await ConfirmOnceAsync(batchId, admin, sourceAddress, cancellationToken);
-                if (result is ImportConfirmResult.Confirmed { Created: > 0 })
+                var createdIds = new List<Guid>();
+                var result = await ConfirmOnceAsync(batchId, admin, sourceAddress, createdIds, cancellationToken);
+                // One job per created application, as an approval asks; a sweep asked for now could be dropped by one
+                // already running that read the applications before this commit.
+                foreach (var id in createdIds)
                 {
-                    await provisioning.ProvisionSoonAsync(cancellationToken);
+                    await jobs.RunSoonAsync(JobRequest.Provisioning(id), cancellationToken);
                 }
                 return result;
             }
@@ -123,7 +127,8 @@ public sealed class ImportService(
         }
     }
 
-    private async Task<ImportConfirmResult> ConfirmOnceAsync(Guid batchId, Username admin, string? sourceAddress, CancellationToken cancellationToken)
+    private async Task<ImportConfirmResult> ConfirmOnceAsync(Guid batchId, Username admin, string? sourceAddress, List<Guid> createdIds,
+        CancellationToken cancellationToken)
     {
         await using var db = await contexts.CreateDbContextAsync(cancellationToken);
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
@@ -183,6 +188,7 @@ public sealed class ImportService(
             new { file = batch.FileName, hash = batch.FileHash, total = batch.TotalRows, created, existing, invalid }, now);
         await db.SaveChangesAsync(cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        createdIds.AddRange(rows.Where(r => r.Result == ImportRowResult.Created).Select(r => r.ApplicationId!.Value));
         return new ImportConfirmResult.Confirmed(created, existing, invalid);
     }
 

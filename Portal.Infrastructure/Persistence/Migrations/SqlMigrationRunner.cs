@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Portal.Infrastructure.Jobs;
 
 namespace Portal.Infrastructure.Persistence.Migrations;
 
@@ -16,7 +17,8 @@ public sealed class MigrationException(string message) : Exception(message);
 /// <summary>
 /// Applies the SQL files of <c>migrations/</c> in order, each once, each in its own transaction. A PostgreSQL
 /// advisory lock serialises portal instances that start together; a checksum refuses an edited old file.
-/// The portal at start and <c>Portal migrate</c> (used by the scripts) both come here.
+/// The portal at start and <c>Portal migrate</c> (used by the scripts) both come here; so does Hangfire's schema,
+/// installed after the files under the same lock.
 /// </summary>
 public sealed partial class SqlMigrationRunner(NpgsqlDataSource dataSource, string directory, ILogger<SqlMigrationRunner> logger)
 {
@@ -109,6 +111,9 @@ public sealed partial class SqlMigrationRunner(NpgsqlDataSource dataSource, stri
             {
                 LogUpToDate(logger, migrations.Count);
             }
+            // Hangfire's tables come from its own versioned installer, which takes no lock of its own: under ours, two
+            // nodes starting together never race on them (docs/decisions/0015-jobs-on-hangfire.md).
+            HangfireSchema.Install(connection);
             return done;
         }
         finally
