@@ -67,20 +67,10 @@ public sealed partial class ProvisioningService(
             .OrderBy(a => a.NextProvisioningAttemptAt).Select(a => a.Id).Take(DueBatch).ToListAsync(cancellationToken);
     }
 
-    /// <summary>Provisions, one after another, every approved application whose next attempt is due; returns how many it finished.</summary>
-    public async Task<int> ProvisionDueAsync(CancellationToken cancellationToken)
-    {
-        var done = 0;
-        foreach (var id in await DueAsync(cancellationToken))
-        {
-            if (await ProvisionAsync(id, cancellationToken) == ProvisioningOutcome.Provisioned)
-            {
-                done++;
-            }
-        }
-        return done;
-    }
-
+    /// <summary>
+    /// Runs what is left of one application's provisioning under its advisory lock (<see cref="ProvisioningOutcome.Busy"/>
+    /// while another run holds it); a failure is recorded on the application with its next attempt.
+    /// </summary>
     public async Task<ProvisioningOutcome> ProvisionAsync(Guid applicationId, CancellationToken cancellationToken)
     {
         await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);

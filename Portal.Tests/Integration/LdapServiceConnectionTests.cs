@@ -202,8 +202,11 @@ public sealed class LdapServiceConnectionTests
         var ok = Validator.TryValidateObject(options, new ValidationContext(options), [], validateAllProperties: true);
 
         Assert.Equal(valid, ok);
-        Assert.Equal(8, new LdapOptions().ServiceConnectionPoolSize);
     }
+
+    [Fact]
+    public void LdapOptions_Default_KeepsEightServiceConnections() =>
+        Assert.Equal(8, new LdapOptions().ServiceConnectionPoolSize);
 
     private static async Task<bool> EventuallyAsync(Func<bool> condition)
     {
