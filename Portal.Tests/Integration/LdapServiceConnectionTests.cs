@@ -37,7 +37,8 @@ public sealed class LdapServiceConnectionTests
             Assert.Equal(Role.Admin, (await directory.FindUserAsync(Admin, CancellationToken.None))?.Role);
         }
 
-        Assert.InRange(proxy.Accepted, 1, PoolSize);
+        // A connection slapd drops while it is set up is replaced at once (ADR 0014 addendum); nothing else is opened.
+        Assert.InRange(proxy.Accepted, 1, PoolSize + proxy.ClosedByServer);
     }
 
     [Fact]
@@ -49,7 +50,8 @@ public sealed class LdapServiceConnectionTests
         var users = await Task.WhenAll(Enumerable.Range(0, 32).Select(_ => directory.FindUserAsync(Admin, CancellationToken.None)));
 
         Assert.All(users, user => Assert.Equal(Role.Admin, user?.Role));
-        Assert.InRange(proxy.MaxOpen, 1, PoolSize);
+        // Each connection slapd dropped (while it was set up, under load) may be counted once beside its replacement.
+        Assert.InRange(proxy.MaxOpen, 1, PoolSize + proxy.ClosedByServer);
     }
 
     [Theory]

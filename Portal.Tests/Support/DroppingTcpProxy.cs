@@ -17,6 +17,7 @@ public sealed class DroppingTcpProxy : LoopbackTcpProxy
     private int _accepted;
     private int _open;
     private int _maxOpen;
+    private int _closedByServer;
 
     public DroppingTcpProxy(int targetPort, int drop) : base(targetPort)
     {
@@ -32,6 +33,12 @@ public sealed class DroppingTcpProxy : LoopbackTcpProxy
 
     /// <summary>The most connections that were <see cref="Open"/> at once so far.</summary>
     public int MaxOpen => Volatile.Read(ref _maxOpen);
+
+    /// <summary>
+    /// Forwarded connections the server ended first. A client that replaces one at once may be counted open beside it
+    /// for a moment: the server's last bytes reach the client before the proxy sees the end.
+    /// </summary>
+    public int ClosedByServer => Volatile.Read(ref _closedByServer);
 
     /// <summary>From now on every new connection is dropped at once, as by a server that is down.</summary>
     public void DropNewConnections() => Volatile.Write(ref _drop, int.MaxValue);
@@ -86,7 +93,10 @@ public sealed class DroppingTcpProxy : LoopbackTcpProxy
                 await server.ConnectAsync(IPAddress.Loopback, TargetPort, Stopping);
                 var toServer = client.GetStream().CopyToAsync(server.GetStream(), Stopping);
                 var toClient = server.GetStream().CopyToAsync(client.GetStream(), Stopping);
-                await Task.WhenAny(toServer, toClient);
+                if (await Task.WhenAny(toServer, toClient) == toClient)
+                {
+                    Interlocked.Increment(ref _closedByServer);
+                }
             }
             catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)
             {
