@@ -137,17 +137,27 @@ public sealed partial class ThrowawaySlapd : IDisposable
     }
 
     /// <summary>
-    /// Waits until slapd has logged the close of every connection it accepted, so that the log holds all that reached
-    /// it over them (the log is read as slapd writes it, a little behind the client).
+    /// Waits until slapd has logged every connection made before this call, and the close of each, so that the log holds
+    /// all that reached it over them (the log is read as slapd writes it, a little behind the client). A connection of
+    /// its own, opened now, marks the point: slapd's listener logs the connections it accepts in order, so once this
+    /// one's accept is in the log, so are all the earlier ones'. Without it, a log that so far held only earlier,
+    /// closed connections passed for complete.
     /// </summary>
     public string LogOnceAllConnectionsClosed()
     {
+        int markPort;
+        using (var mark = new TcpClient())
+        {
+            mark.Connect(IPAddress.Loopback, Port);
+            markPort = ((IPEndPoint)mark.Client.LocalEndPoint!).Port;
+        }
+        var markAccepted = $" ACCEPT from IP=127.0.0.1:{markPort} ";
         var deadline = Stopwatch.StartNew();
         while (true)
         {
             var log = Log;
             var accepted = ConnectionOf(log, " ACCEPT from ");
-            if (accepted.Count > 0 && accepted.IsSubsetOf(ConnectionOf(log, " closed")))
+            if (log.Contains(markAccepted, StringComparison.Ordinal) && accepted.IsSubsetOf(ConnectionOf(log, " closed")))
             {
                 return log;
             }
