@@ -18,7 +18,7 @@ public sealed partial class HangfireJobTrigger(IBackgroundJobClient client, Wait
         }
         try
         {
-            client.Enqueue<PortalJobRunner>(r => r.RunAsync(request.Kind, request.Key, CancellationToken.None));
+            PortalJobRunner.Enqueue(client, request);
         }
         catch (Exception e) when (e is BackgroundJobClientException or InvalidOperationException)
         {

@@ -72,6 +72,10 @@ public sealed partial class PortalJobRunner(
         return again;
     }
 
+    /// <summary>Enqueues a run of the request on the given client; the one place that writes the runner's Hangfire job.</summary>
+    public static string Enqueue(IBackgroundJobClient client, JobRequest request) =>
+        client.Enqueue<PortalJobRunner>(r => r.RunAsync(request.Kind, request.Key, CancellationToken.None));
+
     /// <summary>The most steps asked for "at once" that one run takes before queueing the next.</summary>
     public const int StepsPerRun = 10;
 
@@ -88,7 +92,7 @@ public sealed partial class PortalJobRunner(
         }
         if (delay <= TimeSpan.Zero)
         {
-            client.Enqueue<PortalJobRunner>(r => r.RunAsync(request.Kind, request.Key, CancellationToken.None));
+            Enqueue(client, request);
         }
         else
         {

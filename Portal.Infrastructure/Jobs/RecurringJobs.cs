@@ -46,7 +46,8 @@ public sealed partial class RecurringJobs(IRecurringJobManagerV2 recurring, ICon
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var options = new RecurringJobOptions { TimeZone = TimeZoneInfo.Utc };
-        foreach (var (kind, every) in Schedule())
+        var schedule = Schedule();
+        foreach (var (kind, every) in schedule)
         {
             recurring.AddOrUpdate<PortalJobRunner>(IdOf(kind), r => r.RunAsync(kind, "", CancellationToken.None), CronEvery(every), options);
         }
@@ -54,7 +55,7 @@ public sealed partial class RecurringJobs(IRecurringJobManagerV2 recurring, ICon
         {
             recurring.TriggerJob(IdOf(kind));
         }
-        LogScheduled(logger, Schedule().Count);
+        LogScheduled(logger, schedule.Count);
         return Task.CompletedTask;
     }
 

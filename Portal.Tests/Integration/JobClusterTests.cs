@@ -68,8 +68,7 @@ public sealed class JobClusterTests : MigratedDatabaseTest
         var client = new BackgroundJobClient(storage);
         foreach (var (id, _) in approved)
         {
-            var request = JobRequest.Provisioning(id);
-            client.Enqueue<PortalJobRunner>(r => r.RunAsync(request.Kind, request.Key, CancellationToken.None));
+            PortalJobRunner.Enqueue(client, JobRequest.Provisioning(id));
         }
 
         // Every worker of both nodes is in the middle of a provisioning job, held in LDAP.
